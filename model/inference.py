@@ -1,0 +1,101 @@
+"""Backend-independent prediction: scaling in user units, padding of ragged batches, and the
+`Predictor` interface that the torch and NumPy backends implement."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import NamedTuple
+
+import numpy as np
+
+from model.checkpoint import Checkpoint
+from model.errors import InvalidInput
+
+
+class RawOutput(NamedTuple):
+    """What a backend computes, in model units."""
+
+    predictions: np.ndarray  # (B, output_size)
+    h: np.ndarray  # (num_layers, B, hidden_size)
+    c: np.ndarray  # (num_layers, B, hidden_size)
+    steps: np.ndarray | None  # (B, T, output_size)
+
+
+class Prediction(NamedTuple):
+    """What a caller gets, in the user's units."""
+
+    predictions: np.ndarray  # (B, output_size)
+    h: np.ndarray  # (num_layers, B, hidden_size)
+    c: np.ndarray  # (num_layers, B, hidden_size)
+    steps: list[np.ndarray] | None  # B arrays of (T_b, output_size), unpadded
+
+
+def pad_sequences(sequences: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """B arrays of (T_b, F) -> zero-padded (B, T_max, F) float32 and lengths (B,) int64."""
+    lengths = np.array([len(seq) for seq in sequences], dtype=np.int64)
+    features = sequences[0].shape[1]
+    padded = np.zeros((len(sequences), int(lengths.max()), features), dtype=np.float32)
+    for row, seq in enumerate(sequences):
+        padded[row, : len(seq)] = seq
+    return padded, lengths
+
+
+class Predictor(ABC):
+    """Runs one checkpoint. Subclasses implement `forward` in model units."""
+
+    backend: str = ""
+
+    def __init__(self, checkpoint: Checkpoint) -> None:
+        self.checkpoint = checkpoint
+        self.config = checkpoint.config
+
+    @abstractmethod
+    def forward(
+        self,
+        x: np.ndarray,
+        lengths: np.ndarray,
+        state: tuple[np.ndarray, np.ndarray] | None,
+        return_steps: bool,
+    ) -> RawOutput:
+        """x: (B, T, F) float32 scaled and zero-padded; lengths: (B,); state: (L, B, H) each."""
+
+    def predict(
+        self,
+        x: np.ndarray,
+        lengths: np.ndarray,
+        state: tuple[np.ndarray, np.ndarray] | None = None,
+        return_steps: bool = False,
+    ) -> Prediction:
+        """x: (B, T, F) in user units, zero-padded after each sequence's length."""
+        self.check_shapes(x, lengths, state)
+        scaled = self.checkpoint.input_scaler.transform(x.astype(np.float32, copy=False))
+        raw = self.forward(scaled, lengths, state, return_steps)
+        target = self.checkpoint.target_scaler
+        steps = None
+        if raw.steps is not None:
+            unscaled = target.inverse(raw.steps)
+            steps = [unscaled[row, :length] for row, length in enumerate(lengths.tolist())]
+        return Prediction(target.inverse(raw.predictions), raw.h, raw.c, steps)
+
+    def check_shapes(
+        self, x: np.ndarray, lengths: np.ndarray, state: tuple[np.ndarray, np.ndarray] | None
+    ) -> None:
+        config = self.config
+        if x.ndim != 3 or x.shape[0] == 0 or x.shape[2] != config.input_size:
+            raise InvalidInput(
+                f"inputs must have shape (B, T, {config.input_size}), got {list(x.shape)}",
+                ("inputs",),
+            )
+        if lengths.shape != (x.shape[0],) or lengths.min() < 1 or lengths.max() > x.shape[1]:
+            raise InvalidInput("every sequence needs between 1 and T steps", ("inputs",))
+        if state is None:
+            return
+        expected = (config.num_layers, x.shape[0], config.hidden_size)
+        for name, array in zip(("h", "c"), state, strict=True):
+            if array.shape != expected:
+                raise InvalidInput(
+                    f"state.{name} must have shape {list(expected)} "
+                    "(num_layers, batch, hidden_size), "
+                    f"got {list(array.shape)}",
+                    ("state", name),
+                )
