@@ -39,8 +39,9 @@ class Checkpoint:
         """Wrap raw weights: architecture from their shapes, identity scaling."""
         config = infer_config(tensors, source)
         checked = checked_tensors(tensors, config, source)
-        return cls(config, checked, Scaler.identity(config.input_size),
-                   Scaler.identity(config.output_size))
+        return cls(
+            config, checked, Scaler.identity(config.input_size), Scaler.identity(config.output_size)
+        )
 
     def with_metadata(self, **entries: Any) -> Checkpoint:
         return replace(self, metadata={**self.metadata, **entries})

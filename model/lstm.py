@@ -1,6 +1,6 @@
 """The classic LSTM regressor in PyTorch: nn.LSTM (batch_first) then nn.Linear on each sequence's
-last real step. State-dict keys match the classic model exactly (`lstm.weight_ih_l0`, ..., `fc.bias`)
-so a plain `torch.save(model.state_dict())` from it loads here unchanged."""
+last real step. State-dict keys match the classic model exactly (`lstm.weight_ih_l0`, ...,
+`fc.bias`), so a plain `torch.save(model.state_dict())` from it loads here unchanged."""
 
 from __future__ import annotations
 

@@ -36,11 +36,13 @@ class Scaler:
 
     def transform(self, values: np.ndarray) -> np.ndarray:
         """User units -> model units, keeping the dtype of `values`."""
-        return ((values - self.mean) / self.std).astype(values.dtype, copy=False)
+        scaled: np.ndarray = ((values - self.mean) / self.std).astype(values.dtype, copy=False)
+        return scaled
 
     def inverse(self, values: np.ndarray) -> np.ndarray:
         """Model units -> user units, keeping the dtype of `values`."""
-        return (values * self.std + self.mean).astype(values.dtype, copy=False)
+        restored: np.ndarray = (values * self.std + self.mean).astype(values.dtype, copy=False)
+        return restored
 
     def to_dict(self) -> dict[str, list[float]]:
         return {"mean": self.mean.tolist(), "std": self.std.tolist()}

@@ -27,7 +27,9 @@ def import_state_dict(path: str | Path) -> Checkpoint:
             source, f"not a plain state_dict; refusing to unpickle it ({_first_line(exc)})"
         ) from exc
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise CheckpointError(source, f"corrupt or truncated .pt file ({_first_line(exc)})") from exc
+        raise CheckpointError(
+            source, f"corrupt or truncated .pt file ({_first_line(exc)})"
+        ) from exc
     state_dict = _unwrap(loaded, source)
     tensors = {key: value.detach().to(torch.float32).numpy() for key, value in state_dict.items()}
     return Checkpoint.from_tensors(tensors, source).with_metadata(imported_from=Path(source).name)
@@ -52,4 +54,3 @@ def _unwrap(loaded: Any, source: str) -> dict[str, torch.Tensor]:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
-
