@@ -23,9 +23,7 @@ def import_state_dict(path: str | Path) -> Checkpoint:
     try:
         loaded = torch.load(source, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise CheckpointError(
-            source, f"not a plain state_dict; refusing to unpickle it ({_first_line(exc)})"
-        ) from exc
+        raise CheckpointError(source, _unpickling_problem(exc)) from exc
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
         raise CheckpointError(
             source, f"corrupt or truncated .pt file ({_first_line(exc)})"
@@ -49,6 +47,18 @@ def _unwrap(loaded: Any, source: str) -> dict[str, torch.Tensor]:
         if not value.is_floating_point():
             raise CheckpointError(source, f"{key} must hold floating-point values")
     return loaded
+
+
+def _unpickling_problem(exc: pickle.UnpicklingError) -> str:
+    """torch's message advises `weights_only=False`, which we never do: keep only the reason."""
+    reason = str(exc).partition("WeightsUnpickler error:")[2].strip() or _first_line(exc)
+    reason = reason.splitlines()[0].partition(" was not an allowed global")[0]
+    if reason.startswith("Unsupported global"):
+        return (
+            f"not a plain state_dict: it holds Python objects ({reason}); refusing to unpickle it. "
+            "Save model.state_dict() instead of the model"
+        )
+    return f"corrupt or not a PyTorch file ({reason})"
 
 
 def _first_line(exc: BaseException) -> str:
