@@ -10,7 +10,8 @@ from tqdm import tqdm
 from model.checkpoint import Checkpoint, load_checkpoint
 from model.config import LSTMConfig
 from model.data import SequenceData, load_data
-from model.train import EpochProgress, TrainParams, train
+from model.train import train
+from model.training import EpochProgress, TrainParams
 
 _DRY_RUN_SAMPLES = 64
 _DRY_RUN_EPOCHS = 2

@@ -30,3 +30,7 @@ class InvalidInput(ModelError):
 
 class TrainingCancelled(ModelError):
     """The stop hook asked the training loop to stop before it finished."""
+
+
+class TrainingFailed(ModelError):
+    """Training could not produce a model, e.g. the loss became NaN."""

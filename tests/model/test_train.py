@@ -8,11 +8,12 @@ import torch
 
 from model.config import LSTMConfig
 from model.data import SequenceData, from_arrays
-from model.errors import InvalidInput, TrainingCancelled
+from model.errors import InvalidInput, TrainingCancelled, TrainingFailed
 from model.inference import pad_sequences
 from model.lstm import LSTMModel
 from model.torch_predictor import TorchPredictor
-from model.train import EpochProgress, TrainParams, mean_predictor_loss, sequence_loss, train
+from model.train import sequence_loss, train
+from model.training import EpochProgress, TrainParams, mean_predictor_loss
 
 CONFIG = LSTMConfig(input_size=2, hidden_size=12, num_layers=2, output_size=1)
 
@@ -138,3 +139,9 @@ def test_data_that_does_not_fit_the_model_is_refused() -> None:
 def test_out_of_range_hyperparameters_are_refused(field: str) -> None:
     with pytest.raises(InvalidInput, match=field):
         TrainParams(**{field: 0})
+
+
+def test_a_diverging_run_fails_clearly_instead_of_returning_initial_weights() -> None:
+    params = TrainParams(epochs=5, learning_rate=1e20, clip_grad_norm=None)
+    with pytest.raises(TrainingFailed, match="diverged at epoch"):
+        train(CONFIG, _last_step_task(n=64), params)
