@@ -1,0 +1,133 @@
+"""Model versions in memory: the active `Predictor`, a small LRU cache of other versions (for
+`model_version` requests and sessions pinned to an older version), and the hot swap."""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections import OrderedDict
+from importlib.resources import files
+from pathlib import Path
+from typing import NamedTuple
+
+from app.config import Backend, Settings
+from app.errors import ModelUnavailable, NotReady, StartupError, UnknownModelVersion
+from app.store import ModelStore
+from model.checkpoint import load_checkpoint
+from model.errors import CheckpointError
+from model.inference import Predictor
+
+# Served on a new data directory when no --model is given.
+SHIPPED_MODEL = Path(str(files("model").joinpath("pretrained", "sunspots.safetensors")))
+
+# Imported on first use only, so the numpy backend's process never imports torch.
+_BACKENDS = {
+    "torch": ("model.torch_predictor", "TorchPredictor"),
+    "numpy": ("model.numpy_predictor", "NumpyPredictor"),
+}
+
+
+class LoadedModel(NamedTuple):
+    version: str
+    predictor: Predictor
+
+
+def predictor_class(backend: Backend) -> type[Predictor]:
+    module_name, class_name = _BACKENDS[backend]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise StartupError(f"backend {backend!r} is not available: {exc}") from exc
+    cls = getattr(module, class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, Predictor)):
+        raise StartupError(f"backend {backend!r}: {module_name}.{class_name} is not a Predictor")
+    return cls
+
+
+class ModelRegistry:
+    def __init__(self, store: ModelStore, backend: Backend, cache_size: int) -> None:
+        self.store = store
+        self.backend = backend
+        self._predictor_class = predictor_class(backend)
+        self._cache_size = cache_size
+        self._cache: OrderedDict[str, Predictor] = OrderedDict()  # least recently used first
+        self._lock = threading.Lock()
+        self._active: LoadedModel | None = None
+
+    @property
+    def active(self) -> LoadedModel | None:
+        """Read once per request: a swap never changes the object a request already holds."""
+        return self._active
+
+    def get(self, version: str | None) -> LoadedModel:
+        """The active model (version None) or the given version, loading it if needed."""
+        if version is None:
+            active = self._active
+            if active is None:
+                raise NotReady("no model is active yet")
+            return active
+        try:
+            return self._loaded(version)
+        except CheckpointError as exc:
+            raise ModelUnavailable(
+                f"model version {version} cannot be loaded: {exc.problem}"
+            ) from exc
+
+    def activate(self, version: str) -> LoadedModel:
+        """Load `version`, record it as active, then swap it in with one assignment; requests in
+        flight finish on the predictor they started with. Raises CheckpointError."""
+        loaded = self._loaded(version)
+        self.store.set_active(version)
+        with self._lock:
+            previous, self._active = self._active, loaded
+            self._cache.pop(version, None)
+            if previous is not None and previous.version != version:
+                self._remember(previous)
+        return loaded
+
+    def _loaded(self, version: str) -> LoadedModel:
+        active = self._active
+        if active is not None and active.version == version:
+            return active
+        with self._lock:
+            predictor = self._cache.get(version)
+            if predictor is not None:
+                self._cache.move_to_end(version)
+                return LoadedModel(version, predictor)
+        if self.store.get(version) is None:
+            raise UnknownModelVersion(f"no model version {version!r}", ("model_version",))
+        # Loaded outside the lock: a slow load never holds up requests for cached versions.
+        checkpoint = load_checkpoint(self.store.checkpoint_path(version))
+        loaded = LoadedModel(version, self._predictor_class(checkpoint))
+        with self._lock:
+            self._remember(loaded)
+        return loaded
+
+    def _remember(self, loaded: LoadedModel) -> None:
+        """Cache a non-active version; the caller holds the lock."""
+        self._cache[loaded.version] = loaded.predictor
+        self._cache.move_to_end(loaded.version)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+
+def open_registry(settings: Settings) -> ModelRegistry:
+    """Open the store and activate the model to serve: `settings.model` imported (once), else
+    the store's active version, else its newest, else the shipped model on a new data dir."""
+    store = ModelStore(settings.data_dir)
+    registry = ModelRegistry(store, settings.backend, settings.model_cache_size)
+    registry.activate(_startup_version(store, settings.model))
+    return registry
+
+
+def _startup_version(store: ModelStore, model: Path | None) -> str:
+    if model is not None:
+        source = {"kind": "import", "path": str(model.resolve())}
+        return store.import_file(model, source).version
+    active = store.active_version()
+    if active is not None:
+        return active
+    versions = store.versions()
+    if versions:
+        return versions[-1].version
+    return store.import_file(SHIPPED_MODEL, {"kind": "shipped", "path": SHIPPED_MODEL.name}).version

@@ -1,0 +1,91 @@
+"""`lstm-serve serve`: settings from flags over LSTM_SERVE_* variables, then uvicorn.
+
+The app's lifespan is entered here, before uvicorn starts, so a model that cannot be loaded
+stops start-up with one line on stderr (no traceback, no half-started server)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import signal
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+import uvicorn.config
+from pydantic import ValidationError
+
+from app.config import Settings
+from app.errors import StartupError
+from app.main import create_app, lifespan
+from model.errors import ModelError
+
+_FLAGS = ("model", "host", "port", "data_dir", "backend")
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        type=Path,
+        help="checkpoint (.safetensors or state_dict .pt) to import and serve; default: the "
+        "store's active version, or the shipped sunspot model on a new data directory",
+    )
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    parser.add_argument("--data-dir", type=Path, help="model store directory (default ./var)")
+    parser.add_argument("--backend", choices=["torch", "numpy"], help="default torch")
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    overrides = {name: value for name in _FLAGS if (value := getattr(args, name)) is not None}
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        return _fail(f"invalid setting {where}: {error['msg']}")
+    try:
+        asyncio.run(_serve(settings))
+    except (ModelError, StartupError, sqlite3.Error, OSError) as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:  # Ctrl+C while the model was still loading
+        return 130
+    return 0
+
+
+async def _serve(settings: Settings) -> None:
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        lifespan="off",  # entered below, so a failed start is ours to report
+        timeout_graceful_shutdown=30,
+        log_config=_log_config(),
+    )
+    async with lifespan(app):
+        # uvicorn re-raises the SIGINT/SIGTERM it handled once it has shut down gracefully;
+        # ignoring that re-raise lets the lifespan close before the process exits.
+        previous = {
+            sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            await uvicorn.Server(config).serve()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging, extended to this package's loggers."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["loggers"]["app"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
+
+
+def _fail(message: str) -> int:
+    print(f"lstm-serve: error: {' '.join(message.split())}", file=sys.stderr)
+    return 1
