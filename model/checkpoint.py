@@ -113,10 +113,12 @@ def checked_tensors(
 
 def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> None:
     """Write atomically: temp file, fsync, rename."""
+    # Metadata may carry its own created_at (re-saving then gives identical bytes), but never
+    # the format version or the fields the file's meaning depends on.
     header = {
-        "format_version": FORMAT_VERSION,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         **checkpoint.metadata,
+        "format_version": FORMAT_VERSION,
         "config": checkpoint.config.to_dict(),
         "input_scaling": checkpoint.input_scaler.to_dict(),
         "target_scaling": checkpoint.target_scaler.to_dict(),
@@ -128,6 +130,8 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> None:
 def load_checkpoint(path: str | Path) -> Checkpoint:
     """Load a `.safetensors` checkpoint, or import a plain state_dict `.pt` file."""
     source = str(path)
+    if Path(path).is_dir():
+        raise CheckpointError(source, "is a directory, not a checkpoint file")
     if not Path(path).is_file():
         raise CheckpointError(source, "no such file")
     if Path(path).suffix in (".pt", ".pth"):

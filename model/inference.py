@@ -32,6 +32,8 @@ class Prediction(NamedTuple):
 
 def pad_sequences(sequences: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """B arrays of (T_b, F) -> zero-padded (B, T_max, F) float32 and lengths (B,) int64."""
+    if not sequences:
+        raise InvalidInput("the batch needs at least one sequence", ("inputs",))
     lengths = np.array([len(seq) for seq in sequences], dtype=np.int64)
     features = sequences[0].shape[1]
     padded = np.zeros((len(sequences), int(lengths.max()), features), dtype=np.float32)
@@ -68,20 +70,24 @@ class Predictor(ABC):
     ) -> Prediction:
         """x: (B, T, F) in user units, zero-padded after each sequence's length."""
         self.check_shapes(x, lengths, state)
-        scaled = self.checkpoint.input_scaler.transform(x.astype(np.float32, copy=False))
+        with np.errstate(over="ignore"):  # an overflow becomes inf, refused just below
+            scaled = self.checkpoint.input_scaler.transform(x.astype(np.float32, copy=False))
+        if not np.isfinite(scaled).all():
+            raise InvalidInput("inputs are too large for the model's scaling", ("inputs",))
         raw = self.forward(scaled, lengths, state, return_steps)
+        # Back to user units in float64: float32 would round values in the hundreds to ~1e-5.
         target = self.checkpoint.target_scaler
         steps = None
         if raw.steps is not None:
-            unscaled = target.inverse(raw.steps)
+            unscaled = target.inverse(raw.steps.astype(np.float64))
             steps = [unscaled[row, :length] for row, length in enumerate(lengths.tolist())]
-        return Prediction(target.inverse(raw.predictions), raw.h, raw.c, steps)
+        return Prediction(target.inverse(raw.predictions.astype(np.float64)), raw.h, raw.c, steps)
 
     def check_shapes(
         self, x: np.ndarray, lengths: np.ndarray, state: tuple[np.ndarray, np.ndarray] | None
     ) -> None:
         config = self.config
-        if x.ndim != 3 or x.shape[0] == 0 or x.shape[2] != config.input_size:
+        if x.ndim != 3 or x.shape[0] == 0 or x.shape[1] == 0 or x.shape[2] != config.input_size:
             raise InvalidInput(
                 f"inputs must have shape (B, T, {config.input_size}), got {list(x.shape)}",
                 ("inputs",),
@@ -99,3 +105,5 @@ class Predictor(ABC):
                     f"got {list(array.shape)}",
                     ("state", name),
                 )
+            if not np.isfinite(array).all():
+                raise InvalidInput(f"state.{name} must hold finite numbers", ("state", name))

@@ -67,7 +67,7 @@ def test_plain_state_dict_pt_imports_and_predicts_like_the_classic_model(tmp_pat
     with torch.no_grad():
         expected = classic.fc(classic.lstm(x)[0][:, -1, :])
     got = TorchPredictor(checkpoint).predict(x.numpy(), np.full(4, 10)).predictions
-    assert torch.allclose(torch.from_numpy(got), expected, atol=1e-6)
+    assert torch.allclose(torch.from_numpy(got).float(), expected, atol=1e-6)
 
 
 def test_state_dict_wrapped_in_a_training_checkpoint_dict_imports(tmp_path: Path) -> None:

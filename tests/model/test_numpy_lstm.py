@@ -215,8 +215,9 @@ def test_numpy_predictor_matches_torch_predictor_in_user_units() -> None:
     mine = NumpyPredictor(checkpoint).predict(x, lengths, (state[0], state[1]), True)
     theirs = TorchPredictor(checkpoint).predict(x, lengths, (state[0], state[1]), True)
     assert NumpyPredictor.backend == "numpy"
+    assert mine.predictions.dtype == np.float64  # user units, unscaled in float64
+    assert mine.h.dtype == mine.c.dtype == np.float32  # the model's own units
     for a, b in zip(mine[:3], theirs[:3], strict=True):
-        assert a.dtype == np.float32
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
     assert mine.steps is not None and theirs.steps is not None
     for a, b in zip(mine.steps, theirs.steps, strict=True):
