@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test lint format typecheck pytest pretrained bench clean
+.PHONY: install serve test test-container lint format typecheck pytest pretrained lock clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,7 @@ test: lint typecheck pytest  ## everything CI runs
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/hadolint Dockerfile
 
 format: $(STAMP)
 	$(BIN)/ruff format .
@@ -32,8 +33,17 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
+test-container: $(STAMP)  ## build and run the Docker image (podman; needs root)
+	$(BIN)/pytest -m container -s
+
 pretrained: $(STAMP)  ## rebuild model/pretrained/sunspots.safetensors
 	$(BIN)/python scripts/train_sunspots.py
+
+lock:  ## pin the runtime dependencies the Docker image installs (requirements.lock)
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --disable-pip-version-check .
+	{ sed -n '1,2p' requirements.lock; .lock-venv/bin/pip freeze --exclude lstm-serve; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock && rm -rf .lock-venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache var

@@ -1,0 +1,114 @@
+"""The Docker image, built and run for real (podman through ../shared/tools/container, since this
+machine has no Docker engine): health, predictions from the host, a training job with the token,
+a restart on the same /data volume, and a non-root process.
+
+Selected with `pytest -m container` (`make test-container`); it needs root for podman."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.conftest import free_port
+
+pytestmark = pytest.mark.container
+
+ROOT = Path(__file__).resolve().parents[2]
+CONTAINER = ROOT.parent / "shared" / "tools" / "container"
+IMAGE = "lstm-serve:test"
+RUNTIME_UID = 10001  # the Dockerfile's USER
+TOKEN = "container-test-token"
+
+
+def _container(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    # Output goes through a file: `run` leaves conmon holding the pipes a capture would wait on.
+    with tempfile.TemporaryFile("w+") as out:
+        done = subprocess.run(
+            [str(CONTAINER), *args], stdout=out, stderr=subprocess.STDOUT, text=True,
+            timeout=1200, check=False,
+        )  # fmt: skip
+        out.seek(0)
+        result = subprocess.CompletedProcess(done.args, done.returncode, out.read(), "")
+    if check and result.returncode != 0:
+        raise AssertionError(f"container {' '.join(args)} failed: {result.stdout[-3000:]}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def image() -> str:
+    if not CONTAINER.exists():
+        pytest.fail(f"{CONTAINER} is missing: the container test needs it to run podman")
+    # No route to the PyTorch index here: torch comes from the local CPU wheel the tool mounts.
+    env = {**os.environ, "CONTAINER_BUILD_ARGS": "--build-arg TORCH_INDEX_URL="}
+    started = time.monotonic()
+    built = subprocess.run(
+        [str(CONTAINER), "build", str(ROOT), IMAGE], capture_output=True, text=True,
+        env=env, timeout=1200, check=False,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    print(f"image built in {time.monotonic() - started:.0f} s")
+    return IMAGE
+
+
+class Running:
+    def __init__(self, name: str, port: int) -> None:
+        self.name, self.url = name, f"http://127.0.0.1:{port}"
+
+    def wait_healthy(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if _container("health", self.name, check=False).returncode == 0:
+                return
+            time.sleep(1)
+        logs = _container("logs", self.name, check=False)
+        pytest.fail(f"container {self.name} not healthy: {logs.stdout[-2000:]}")
+
+
+@pytest.fixture
+def data_volume(tmp_path: Path) -> Iterator[Path]:
+    volume = tmp_path / "data"
+    volume.mkdir()
+    os.chown(volume, RUNTIME_UID, RUNTIME_UID)  # the image's user owns /data
+    yield volume
+    shutil.rmtree(volume, ignore_errors=True)
+
+
+def _start(image: str, volume: Path, port: int) -> Running:
+    name = f"lstm-serve-test-{uuid.uuid4().hex[:8]}"
+    _container(
+        "run", image, name, "-e", f"LSTM_SERVE_PORT={port}", "-e", f"LSTM_SERVE_API_TOKEN={TOKEN}",
+        "-v", f"{volume}:/data",
+    )  # fmt: skip
+    running = Running(name, port)
+    running.wait_healthy()
+    return running
+
+
+def test_image_serves_persists_and_runs_as_non_root(image: str, data_volume: Path) -> None:
+    port = free_port()
+    first = _start(image, data_volume, port)
+    try:
+        assert _container("exec", first.name, "id", "-u").stdout.strip() == str(RUNTIME_UID)
+        with httpx.Client(base_url=first.url, timeout=30) as client:
+            answer = client.post("/v1/predict", json={"inputs": [[[80.0], [60.0], [40.0]]]})
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["model"]["version"] == "1"
+            before = client.get("/v1/models").json()
+    finally:
+        _container("stop", first.name, check=False)
+    assert (data_volume / "lstm-serve.db").exists()
+    second = _start(image, data_volume, port)
+    try:
+        with httpx.Client(base_url=second.url, timeout=30) as client:
+            assert client.get("/v1/models").json() == before
+    finally:
+        _container("stop", second.name, check=False)
