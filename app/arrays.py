@@ -1,5 +1,8 @@
-"""Between validated JSON and numpy: shapes checked against the model with the location of the
-first misfit, and outputs checked finite before they become JSON."""
+"""Between a parsed request and the model: shapes checked against the model with the location of
+the first misfit, and outputs checked finite before they become JSON.
+
+Parsed numbers arrive as arrays when they were rectangular (the fast path, binary bodies), else
+as the validated lists; the checks give the same message and location for either."""
 
 from __future__ import annotations
 
@@ -7,16 +10,27 @@ from typing import NamedTuple
 
 import numpy as np
 
-from app.schemas import State
+from app.schemas import PredictOptions
 from model.config import LSTMConfig
 from model.errors import InvalidInput
 from model.inference import Prediction, pad_sequences
 
 LSTMState = tuple[np.ndarray, np.ndarray]  # h, c: (num_layers, B, hidden_size) each
+Tensor3 = list[list[list[float]]]
+Numbers = np.ndarray | Tensor3  # float32 array, or lists whose shape is not rectangular
+
+
+class PredictInput(NamedTuple):
+    """A predict request, read from JSON or a binary body, before it meets a model."""
+
+    options: PredictOptions
+    inputs: Numbers  # array: (B, T_max, F) float32, zero-padded after each length
+    lengths: np.ndarray  # (B,) int64
+    state: tuple[Numbers, Numbers] | None  # h, c as sent; shapes checked by state_to_arrays
 
 
 class Batch(NamedTuple):
-    """One model call: what the runner (and later the batcher) takes."""
+    """One model call: what the batcher takes."""
 
     x: np.ndarray  # (B, T_max, input_size) float32, zero-padded after each length
     lengths: np.ndarray  # (B,) int64
@@ -24,32 +38,42 @@ class Batch(NamedTuple):
     return_steps: bool
 
 
-def inputs_to_arrays(inputs: list[list[list[float]]], config: LSTMConfig) -> list[np.ndarray]:
-    """B lists of steps -> B arrays (T_b, input_size); a step of the wrong size is located."""
-    for b, sequence in enumerate(inputs):
-        for t, step in enumerate(sequence):
-            if len(step) != config.input_size:
-                raise InvalidInput(
-                    f"each step needs {config.input_size} features, got {len(step)}",
-                    ("inputs", b, t),
-                )
-    return [np.asarray(sequence, dtype=np.float32) for sequence in inputs]
-
-
 def make_batch(
-    inputs: list[list[list[float]]], config: LSTMConfig, state: LSTMState | None, steps: bool
+    request: PredictInput, config: LSTMConfig, state: LSTMState | None, steps: bool
 ) -> Batch:
+    inputs = request.inputs
+    if isinstance(inputs, np.ndarray):
+        if inputs.shape[2] != config.input_size:  # all steps have one size: the first misfits
+            raise _features_misfit(config.input_size, inputs.shape[2], 0, 0)
+        return Batch(inputs, request.lengths, state, steps)
     x, lengths = pad_sequences(inputs_to_arrays(inputs, config))
     return Batch(x, lengths, state, steps)
 
 
-def state_to_arrays(state: State, config: LSTMConfig, batch_size: int) -> LSTMState:
+def inputs_to_arrays(inputs: Tensor3, config: LSTMConfig) -> list[np.ndarray]:
+    """B lists of steps -> B arrays (T_b, input_size); a step of the wrong size is located."""
+    for b, sequence in enumerate(inputs):
+        for t, step in enumerate(sequence):
+            if len(step) != config.input_size:
+                raise _features_misfit(config.input_size, len(step), b, t)
+    return [np.asarray(sequence, dtype=np.float32) for sequence in inputs]
+
+
+def _features_misfit(expected: int, got: int, b: int, t: int) -> InvalidInput:
+    return InvalidInput(f"each step needs {expected} features, got {got}", ("inputs", b, t))
+
+
+def state_to_arrays(state: tuple[Numbers, Numbers], config: LSTMConfig, batch: int) -> LSTMState:
     """The request's state as (num_layers, B, hidden_size) float32 arrays."""
-    shape = (config.num_layers, batch_size, config.hidden_size)
-    return _tensor(state.h, shape, "h"), _tensor(state.c, shape, "c")
+    shape = (config.num_layers, batch, config.hidden_size)
+    return _tensor(state[0], shape, "h"), _tensor(state[1], shape, "c")
 
 
-def _tensor(values: list[list[list[float]]], shape: tuple[int, int, int], name: str) -> np.ndarray:
+def _tensor(values: Numbers, shape: tuple[int, int, int], name: str) -> np.ndarray:
+    if isinstance(values, np.ndarray):
+        if values.shape == shape:
+            return values
+        values = values.tolist()  # a misfit: the checks below locate it
     layers, batch, hidden = shape
     expected = f"state.{name} must be [num_layers={layers}][B={batch}][hidden_size={hidden}]"
     if len(values) != layers:

@@ -6,10 +6,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Backend = Literal["torch", "numpy"]
+MIN_TOKEN_LENGTH = 16  # a guessable token is no protection
 
 
 class Settings(BaseSettings):
@@ -22,7 +23,14 @@ class Settings(BaseSettings):
     backend: Backend = "torch"
     model_name: str = Field(default="lstm", min_length=1)  # reported in every prediction
     model_cache_size: int = Field(default=4, ge=1)  # loaded non-active versions kept (LRU)
-    inference_threads: int = Field(default=1, ge=1)  # model calls running at once
+    inference_threads: int = Field(default=1, ge=1)  # model threads: model calls at once
+    torch_threads: int = Field(default=1, ge=1)  # threads of one torch forward pass
+
+    # Dynamic batching: concurrent predict calls for one model version run as one forward pass.
+    batching: bool = True  # off: one forward pass per request
+    max_batch_delay_ms: float = Field(default=2.0, ge=0)  # longest a call waits for others
+    max_batch_sequences: int = Field(default=1024, ge=1)  # sequences in one merged call
+    max_batch_steps: int = Field(default=100_000, ge=1)  # sequences x longest one, merged
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
@@ -35,6 +43,31 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(default=256, ge=1)  # sequences per request
     max_sequence_steps: int = Field(default=10_000, ge=1)  # steps in one sequence
     max_total_steps: int = Field(default=100_000, ge=1)  # steps over all sequences of a request
+
+    # Management routes (training, cancel, activation, data set upload) need this bearer token.
+    # None: read it from api_token_file; neither: generate one at start-up into
+    # <data_dir>/api-token (mode 0600). no_auth turns the check off, explicitly.
+    api_token: SecretStr | None = None
+    api_token_file: Path | None = None
+    no_auth: bool = False
+
+    # Training jobs: each runs in its own worker process.
+    max_concurrent_jobs: int = Field(default=1, ge=1)  # jobs training at once
+    max_queued_jobs: int = Field(default=16, ge=0)  # waiting beyond those; more: 429
+    training_threads: int = Field(default=1, ge=1)  # torch/BLAS threads of a worker
+    training_niceness: int = Field(default=10, ge=0, le=19)  # predictions come first
+    max_epochs: int = Field(default=1000, ge=1)  # per job; more: 422
+    # Data of one job (inline or from a data set); over any of them: 413.
+    max_training_samples: int = Field(default=100_000, ge=1)
+    max_training_values: int = Field(default=10_000_000, ge=1)  # numbers in inputs and targets
+    max_dataset_bytes: int = Field(default=64 * 1024 * 1024, ge=1)  # one uploaded file
+
+    @field_validator("api_token")
+    @classmethod
+    def _long_enough(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and len(token.get_secret_value()) < MIN_TOKEN_LENGTH:
+            raise ValueError(f"api_token must have at least {MIN_TOKEN_LENGTH} characters")
+        return token
 
 
 @lru_cache

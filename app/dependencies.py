@@ -8,10 +8,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from app.batching import Batcher
 from app.config import Settings
+from app.datasets import DatasetStore
 from app.errors import NotReady, UnsupportedMediaType
+from app.jobs import JobRunner
 from app.registry import ModelRegistry
-from app.runner import ModelRunner
 from app.sessions import SessionStore
 
 
@@ -19,15 +21,19 @@ from app.sessions import SessionStore
 class Services:
     registry: ModelRegistry
     sessions: SessionStore
-    runner: ModelRunner
+    runner: Batcher  # every model call goes through it
+    jobs: JobRunner
+    datasets: DatasetStore
 
 
-def get_settings(request: Request) -> Settings:
+# Dependencies that do no blocking work are `async def`: FastAPI runs a plain `def` one in its
+# thread pool, a thread hop per dependency per request.
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services | None = getattr(request.app.state, "services", None)
     if services is None:
         raise NotReady("the service is starting or stopping")
@@ -38,29 +44,49 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_registry(services: ServicesDep) -> ModelRegistry:
+async def get_registry(services: ServicesDep) -> ModelRegistry:
     return services.registry
 
 
-def get_sessions(services: ServicesDep) -> SessionStore:
+async def get_sessions(services: ServicesDep) -> SessionStore:
     return services.sessions
 
 
-def get_runner(services: ServicesDep) -> ModelRunner:
+async def get_runner(services: ServicesDep) -> Batcher:
     return services.runner
+
+
+def get_jobs(services: ServicesDep) -> JobRunner:
+    return services.jobs
+
+
+def get_datasets(services: ServicesDep) -> DatasetStore:
+    return services.datasets
 
 
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 SessionsDep = Annotated[SessionStore, Depends(get_sessions)]
-RunnerDep = Annotated[ModelRunner, Depends(get_runner)]
+RunnerDep = Annotated[Batcher, Depends(get_runner)]
+JobsDep = Annotated[JobRunner, Depends(get_jobs)]
+DatasetsDep = Annotated[DatasetStore, Depends(get_datasets)]
+
+
+def body_media_type(request: Request) -> str:
+    """The declared type of the body, lower case, without parameters; "" when undeclared."""
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def is_json(media_type: str) -> bool:
+    """application/json or application/*+json."""
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
 
 
 def require_json(request: Request) -> None:
-    """415 unless the body is declared JSON (application/json or application/*+json)."""
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type != "application/json" and not (
-        media_type.startswith("application/") and media_type.endswith("+json")
-    ):
+    """415 unless the body is declared JSON."""
+    media_type = body_media_type(request)
+    if not is_json(media_type):
         raise UnsupportedMediaType(
             f"send the body as application/json, not {media_type or 'no content type'}"
         )

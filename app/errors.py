@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,11 +25,25 @@ class ServiceError(Exception):
 
     status_code = 500
     code = "internal_error"
+    headers: ClassVar[dict[str, str] | None] = None
 
     def __init__(self, message: str, location: Location = ()) -> None:
         super().__init__(message)
         self.message = message
         self.location = tuple(location)
+
+
+class Unauthorized(ServiceError):
+    """No bearer token, or not a bearer token at all."""
+
+    status_code, code = 401, "unauthorized"
+    headers: ClassVar[dict[str, str] | None] = {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(ServiceError):
+    """A bearer token that is not the server's."""
+
+    status_code, code = 403, "forbidden"
 
 
 class UnknownModelVersion(ServiceError):
@@ -38,6 +52,24 @@ class UnknownModelVersion(ServiceError):
 
 class UnknownSession(ServiceError):
     status_code, code = 404, "unknown_session"
+
+
+class UnknownJob(ServiceError):
+    status_code, code = 404, "unknown_job"
+
+
+class UnknownDataset(ServiceError):
+    status_code, code = 404, "unknown_dataset"
+
+
+class JobConflict(ServiceError):
+    """The job is past the state the request needs (cancelling a finished job)."""
+
+    status_code, code = 409, "job_conflict"
+
+
+class QueueFull(ServiceError):
+    status_code, code = 429, "queue_full"
 
 
 class SessionConflict(ServiceError):
@@ -52,6 +84,12 @@ class ModelUnavailable(ServiceError):
 
 class LimitExceeded(ServiceError):
     status_code, code = 413, "payload_too_large"
+
+
+class InvalidBody(ServiceError):
+    """A binary body (.npy, .npz) that cannot be read at all."""
+
+    status_code, code = 400, "invalid_body"
 
 
 class UnsupportedMediaType(ServiceError):
@@ -78,12 +116,16 @@ _HTTP_CODES = {
 
 # What each status means in this API; routes declare theirs with `responses(...)`.
 _DESCRIPTIONS = {
-    400: "Unparsable JSON",
-    404: "Unknown model version, session or route",
-    409: "Conflict: a session's state or version does not fit the request",
-    413: "Over a size limit: body bytes, sequences, steps",
-    415: "Content type is not application/json",
-    422: "Well-formed but wrong content: shapes, numbers, unknown fields",
+    400: "Unparsable body: JSON, .npy or .npz",
+    401: "Management route without a bearer token",
+    403: "Management route with a wrong token",
+    404: "Unknown model version, session, job, data set or route",
+    409: "Conflict: a session's state or version does not fit the request, a version cannot "
+    "be loaded, or the job has already finished",
+    413: "Over a size limit: body bytes, sequences, steps, training data",
+    415: "Unsupported content type",
+    422: "Well-formed but wrong content: shapes, numbers, unknown fields, bad training data",
+    429: "The training queue is full",
     503: "No model loaded yet",
 }
 
@@ -130,8 +172,8 @@ def _describe_validation(error: dict[str, Any]) -> tuple[int, str, str, Location
 
 async def _handle(_: Request, exc: Exception) -> JSONResponse:
     status_code, code, message, location = _describe(exc)
-    # 405 answers must keep their Allow header.
-    headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else None
+    # 405 answers must keep their Allow header, 401 its WWW-Authenticate.
+    headers = dict(exc.headers or {}) if isinstance(exc, HTTPException | ServiceError) else None
     return error_response(status_code, code, message, location, headers)
 
 

@@ -1,6 +1,7 @@
 """The FastAPI application: `create_app(settings)` and its lifespan, which opens the model
-store and loads the model before the first request. Nothing happens at import; run it with
-`lstm-serve serve`, or `uvicorn --factory app.main:create_app` (settings from LSTM_SERVE_*)."""
+store, loads the model, settles the management token and starts the training-job runner before
+the first request. Nothing happens at import; run it with `lstm-serve serve`, or
+`uvicorn --factory app.main:create_app` (settings from LSTM_SERVE_*)."""
 
 from __future__ import annotations
 
@@ -13,33 +14,46 @@ from importlib.metadata import version
 import anyio.to_thread
 from fastapi import FastAPI
 
+from app.auth import load_token_check
+from app.batching import batcher_for
 from app.config import Settings, get_settings
+from app.datasets import DatasetStore
 from app.dependencies import Services
 from app.errors import install_error_handlers
+from app.job_store import JobStore
+from app.jobs import JobRunner, Launcher, launch_worker
 from app.limits import BodySizeLimit
 from app.registry import open_registry
-from app.routes import health, models, predict, sessions
-from app.runner import ModelRunner
+from app.routes import datasets, health, models, predict, sessions, train
 from app.sessions import Clock, SessionStore
 
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock = time.monotonic) -> FastAPI:
-    """`clock` times session expiry; tests pass a fake one instead of sleeping."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock = time.monotonic,
+    launcher: Launcher = launch_worker,
+) -> FastAPI:
+    """`clock` times session expiry and `launcher` starts training workers; tests pass fakes
+    instead of sleeping or spawning."""
     app = FastAPI(
         title="lstm-serve",
         version=version("lstm-serve"),
-        summary="Predictions from LSTM sequence models over HTTP.",
+        summary="Predictions from LSTM sequence models over HTTP, and training jobs.",
         lifespan=lifespan,
         # Operation ids such as "predict-predict", as in full-stack-fastapi-template.
         generate_unique_id_function=lambda route: f"{route.tags[0]}-{route.name}",
     )
-    app.state.settings = settings or get_settings()
+    app.state.settings = settings = settings or get_settings()
     app.state.clock = clock
-    app.add_middleware(BodySizeLimit, max_bytes=app.state.settings.max_body_bytes)
+    app.state.launcher = launcher
+    app.state.stopping = lambda: False  # `lstm-serve serve` points it at uvicorn's flag
+    uploads = {"/v1/datasets": settings.max_dataset_bytes}
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, per_path=uploads)
     install_error_handlers(app)
-    for module in (health, predict, models, sessions):
+    for module in (health, predict, models, sessions, train, datasets):
         app.include_router(module.router)
     return app
 
@@ -49,10 +63,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Load the model (raising CheckpointError when it cannot) before serving anything."""
     settings: Settings = app.state.settings
     registry = await anyio.to_thread.run_sync(open_registry, settings)
+    app.state.token_check = await anyio.to_thread.run_sync(load_token_check, settings)
+    job_store = await anyio.to_thread.run_sync(JobStore, settings.data_dir)
+    jobs = JobRunner(job_store, registry, settings, app.state.launcher)
     session_store = SessionStore(
         settings.session_ttl_seconds, settings.max_sessions, app.state.clock
     )
-    app.state.services = Services(registry, session_store, ModelRunner(settings.inference_threads))
+    dataset_store = await anyio.to_thread.run_sync(_datasets, settings)
+    await jobs.start()
+    batcher = batcher_for(settings)
+    batcher.start()
+    app.state.services = Services(registry, session_store, batcher, jobs, dataset_store)
     active = registry.get(None)
     logger.info(
         "serving %s version %s (%s backend)", settings.model_name, active.version, settings.backend
@@ -61,3 +82,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         del app.state.services
+        await batcher.close()  # answers every prediction it accepted
+        await jobs.close()
+        del app.state.token_check
+
+
+def _datasets(settings: Settings) -> DatasetStore:
+    store = DatasetStore(settings.data_dir)
+    store.remove_orphans()  # uploads that a crash cut short
+    return store

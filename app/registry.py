@@ -52,6 +52,7 @@ class ModelRegistry:
         self._cache_size = cache_size
         self._cache: OrderedDict[str, Predictor] = OrderedDict()  # least recently used first
         self._lock = threading.Lock()
+        self._activation_lock = threading.Lock()
         self._active: LoadedModel | None = None
 
     @property
@@ -77,12 +78,15 @@ class ModelRegistry:
         """Load `version`, record it as active, then swap it in with one assignment; requests in
         flight finish on the predictor they started with. Raises CheckpointError."""
         loaded = self._loaded(version)
-        self.store.set_active(version)
-        with self._lock:
-            previous, self._active = self._active, loaded
-            self._cache.pop(version, None)
-            if previous is not None and previous.version != version:
-                self._remember(previous)
+        # One activation at a time: the pointer in the database and the one in memory always
+        # end on the same version, whichever of two concurrent activations comes last.
+        with self._activation_lock:
+            self.store.set_active(version)
+            with self._lock:
+                previous, self._active = self._active, loaded
+                self._cache.pop(version, None)
+                if previous is not None and previous.version != version:
+                    self._remember(previous)
         return loaded
 
     def _loaded(self, version: str) -> LoadedModel:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, Strict
+from pydantic import BaseModel, ConfigDict, Field, Strict, WithJsonSchema
 
 # The model computes in float32: larger magnitudes would silently become infinite.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -35,6 +35,28 @@ class State(StrictModel):
     c: Tensor3 = Field(description="cell state, [num_layers][B][hidden_size]")
 
 
+# The options of a predict request, shared by its JSON body and a binary body's query string.
+ReturnState = Annotated[bool, Field(description="return each sequence's final h and c")]
+ReturnSequence = Annotated[bool, Field(description="return the output at every step")]
+SessionOption = Annotated[
+    SessionId | None,
+    Field(
+        description="continue (or start) a server-kept session; cannot be combined "
+        "with `state` once the session exists"
+    ),
+]
+VersionOption = Annotated[Version | None, Field(description="default: the active version")]
+
+
+class PredictOptions(StrictModel):
+    """A predict request without its numbers: what a binary body's query string carries."""
+
+    return_state: ReturnState = False
+    return_sequence: ReturnSequence = False
+    session_id: SessionOption = None
+    model_version: VersionOption = None
+
+
 class PredictRequest(StrictModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -49,14 +71,10 @@ class PredictRequest(StrictModel):
         min_length=1, description="B sequences; lengths may differ, each step has input_size"
     )
     state: State | None = Field(default=None, description="initial state; default zeros")
-    return_state: bool = Field(default=False, description="return each sequence's final h and c")
-    return_sequence: bool = Field(default=False, description="return the output at every step")
-    session_id: SessionId | None = Field(
-        default=None,
-        description="continue (or start) a server-kept session; cannot be combined "
-        "with `state` once the session exists",
-    )
-    model_version: Version | None = Field(default=None, description="default: the active version")
+    return_state: ReturnState = False
+    return_sequence: ReturnSequence = False
+    session_id: SessionOption = None
+    model_version: VersionOption = None
 
 
 class ModelRef(BaseModel):
@@ -154,3 +172,187 @@ class ErrorResponse(BaseModel):
     )
 
     error: ErrorBody
+
+
+# --- training jobs, data sets, activation --------------------------------------------------
+
+JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
+JobId = Annotated[str, Field(pattern=JOB_ID_PATTERN, examples=["3f2b0c4e9d7a41c6b8e5a2f1d0c9b8a7"])]
+DatasetId = Annotated[str, Field(pattern=JOB_ID_PATTERN)]
+ActivationPolicy = Literal["never", "always", "if_better"]
+JobStateName = Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"]
+MAX_HIDDEN_SIZE = 1024
+MAX_LAYERS = 8
+
+_NUMBERS = {"type": "array", "items": {"type": "number"}}
+_NUMBERS_OR_ROWS = {
+    "type": "array",
+    "minItems": 1,
+    "items": {"anyOf": [{"type": "number"}, _NUMBERS]},
+}
+# Shapes are checked by model/data.py, which names the offending element (data.inputs[3, 7, 0]);
+# the schema documents them.
+InputsArray = Annotated[
+    list[Any],
+    WithJsonSchema({"type": "array", "minItems": 1, "items": {"type": "array", "items": _NUMBERS}}),
+    Field(description="(N, T, input_size): N sequences of T steps"),
+]
+TargetsArray = Annotated[
+    list[Any],
+    WithJsonSchema(_NUMBERS_OR_ROWS),
+    Field(description="(N, output_size), or (N,) for one output"),
+]
+SeriesArray = Annotated[
+    list[Any],
+    WithJsonSchema(_NUMBERS_OR_ROWS),
+    Field(description="(rows, features), or (rows,) for one feature; cut into sliding windows"),
+]
+
+
+class TrainData(StrictModel):
+    """Exactly one of: `inputs` and `targets`; a `series` with `window` (and `horizon`,
+    `target_columns` as indices); or a `dataset_id` (an .npz data set as it is, a CSV data set
+    with `window`, `horizon`, `columns` and `target_columns` as names)."""
+
+    inputs: InputsArray | None = None
+    targets: TargetsArray | None = None
+    series: SeriesArray | None = None
+    dataset_id: DatasetId | None = None
+    window: int | None = Field(default=None, ge=1, description="steps per input window")
+    horizon: int | None = Field(default=None, ge=1, description="steps ahead; default 1")
+    columns: list[str] | None = Field(default=None, description="CSV feature columns")
+    target_columns: list[int | str] | None = Field(
+        default=None, description="series: column indices; CSV: names; default the last"
+    )
+
+
+class ModelSpec(StrictModel):
+    """The architecture; input and output sizes follow from the data."""
+
+    hidden_size: int = Field(default=32, ge=1, le=MAX_HIDDEN_SIZE)
+    num_layers: int = Field(default=1, ge=1, le=MAX_LAYERS)
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0, description="between stacked layers")
+
+
+class TrainingSpec(StrictModel):
+    """Hyperparameters of the training engine (MSE, Adam)."""
+
+    epochs: int = Field(default=50, ge=1, description="at most the server's max_epochs")
+    learning_rate: float = Field(default=1e-3, gt=0.0, allow_inf_nan=False)
+    batch_size: int = Field(default=32, ge=1, le=1 << 20)
+    tbptt: int | None = Field(default=None, ge=1, description="truncated BPTT steps; null: full")
+    validation_split: float = Field(default=0.2, ge=0.0, lt=1.0)
+    validation_mode: Literal["random", "last"] | None = Field(
+        default=None, description="default: last for series and CSV windows, else random"
+    )
+    early_stopping_patience: int | None = Field(default=10, ge=1, description="null: off")
+    clip_grad_norm: float | None = Field(default=1.0, gt=0.0, allow_inf_nan=False)
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+
+
+class TrainRequest(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "data": {"series": [0.0, 0.5, 0.9, 1.0, 0.8, 0.3, -0.2, -0.7], "window": 3},
+                    "model": {"hidden_size": 8},
+                    "training": {"epochs": 5, "validation_split": 0.25},
+                    "activate": "if_better",
+                }
+            ]
+        }
+    )
+
+    data: TrainData
+    model: ModelSpec | None = Field(
+        default=None,
+        description="default: hidden 32, 1 layer; "
+        "with init_from: the base version's, and only that",
+    )
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+    init_from: Version | None = Field(default=None, description="fine-tune this version")
+    activate: ActivationPolicy = Field(
+        default="never",
+        description="never; always; if_better: when its validation MSE beats the active "
+        "version's on the same validation data",
+    )
+
+
+class JobProgress(BaseModel):
+    epoch: int = Field(description="last finished epoch, 1-based")
+    epochs: int
+    train_loss: float | None = Field(description="MSE in scaled units")
+    val_loss: float | None = Field(description="MSE in scaled units; null without validation")
+    best_epoch: int | None = None
+    elapsed_s: float = Field(description="training time up to this epoch")
+    eta_s: float | None = Field(
+        default=None, description="estimated time left; early stopping may end sooner"
+    )
+
+
+class EpochRecord(BaseModel):
+    epoch: int
+    train_loss: float | None
+    val_loss: float | None
+    elapsed_s: float
+
+
+class JobError(BaseModel):
+    code: str = Field(examples=["training_failed"])
+    message: str
+
+
+class ActivationInfo(BaseModel):
+    policy: ActivationPolicy
+    state: Literal["pending", "activated", "not_activated"]
+    reason: str | None = None
+    compared_with: str | None = Field(default=None, description="the active version compared")
+    val_mse: float | None = Field(default=None, description="new model, user units")
+    active_val_mse: float | None = Field(default=None, description="compared version's")
+
+
+class JobSummary(BaseModel):
+    id: str
+    state: JobStateName
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    elapsed_s: float | None = Field(description="since the job started (until it ended)")
+    progress: JobProgress | None
+    model_version: str | None = Field(description="the version the job stored")
+    error: JobError | None = Field(description="why the job failed or was interrupted")
+    cancel_requested: bool
+    activation: ActivationInfo | None = Field(description="the policy's outcome, once succeeded")
+    request: dict[str, Any] = Field(description="model (with sizes), training, init_from, activate")
+    data: dict[str, Any] = Field(description="summary of the training data")
+    result: dict[str, Any] | None = Field(description="metrics of the stored model")
+
+
+class JobDetail(JobSummary):
+    history: list[EpochRecord] = Field(description="every finished epoch's losses")
+
+
+class JobList(BaseModel):
+    jobs: list[JobSummary] = Field(description="newest first")
+    next: str | None = Field(description="the next page's URL; null on the last page")
+
+
+class DatasetInfo(BaseModel):
+    id: str
+    created_at: str
+    format: Literal["npz", "csv"]
+    bytes: int
+    sha256: str
+    summary: dict[str, Any] = Field(
+        description="npz: n, steps, input_size, output_size; CSV: rows and numeric columns"
+    )
+
+
+class DatasetList(BaseModel):
+    datasets: list[DatasetInfo] = Field(description="newest first")
+
+
+class ActivateResponse(BaseModel):
+    active: str
+    previous: str | None = Field(description="the version that was active before")

@@ -23,7 +23,7 @@ from app.errors import StartupError
 from app.main import create_app, lifespan
 from model.errors import ModelError
 
-_FLAGS = ("model", "host", "port", "data_dir", "backend")
+_FLAGS = ("model", "host", "port", "data_dir", "backend", "api_token", "api_token_file", "no_auth")
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +37,21 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, help="port to listen on (default 8000)")
     parser.add_argument("--data-dir", type=Path, help="model store directory (default ./var)")
     parser.add_argument("--backend", choices=["torch", "numpy"], help="default torch")
+    auth = parser.add_argument_group(
+        "management token",
+        "Training, cancel, activation and data set uploads need `Authorization: Bearer TOKEN`. "
+        "Without a token the server generates one at start-up into DATA_DIR/api-token.",
+    )
+    auth.add_argument(
+        "--api-token", help="the token (visible in `ps`: prefer LSTM_SERVE_API_TOKEN)"
+    )
+    auth.add_argument("--api-token-file", type=Path, help="read the token from this file")
+    auth.add_argument(
+        "--no-auth",
+        action="store_const",
+        const=True,
+        help="no token at all: anyone who can reach the port can train and activate",
+    )
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -72,8 +87,10 @@ async def _serve(settings: Settings) -> None:
         previous = {
             sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)
         }
+        server = uvicorn.Server(config)
+        app.state.stopping = lambda: server.should_exit  # ends event streams on shutdown
         try:
-            await uvicorn.Server(config).serve()
+            await server.serve()
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

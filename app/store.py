@@ -7,19 +7,18 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from app.errors import StartupError, UnknownModelVersion
+from app.database import Database
+from app.errors import UnknownModelVersion
 from model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from model.config import LSTMConfig
 from model.files import sha256_of_file
 
-DATABASE_NAME = "lstm-serve.db"
 CHECKPOINT_NAME = "model.safetensors"
 
 _SCHEMA = """
@@ -66,59 +65,38 @@ class ModelVersion:
         )
 
 
+# Runs inside the transaction that registers a version (e.g. to mark its training job
+# succeeded), so both are committed together or not at all; raising rolls both back.
+OnAdded = Callable[[sqlite3.Connection, "ModelVersion"], None]
+
+
 class ModelStore:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
-        self.database = data_dir / DATABASE_NAME
-        data_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            with self._connect() as db:
-                # WAL lets readers (this server) and a writer (a training job) work at once.
-                db.execute("PRAGMA journal_mode = WAL")
-                db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise StartupError(f"{self.database}: {exc}") from exc
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        """A connection per operation: the store is used from several threads."""
-        with closing(sqlite3.connect(self.database, timeout=30, isolation_level=None)) as db:
-            db.execute("PRAGMA foreign_keys = ON")
-            yield db
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE takes the write lock first, so two importers never pick one version."""
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        self.db = Database(data_dir, _SCHEMA)
+        self.database = self.db.path
 
     def checkpoint_path(self, version: str) -> Path:
         return self.data_dir / "models" / version / CHECKPOINT_NAME
 
     def versions(self) -> list[ModelVersion]:
-        with self._connect() as db:
+        with self.db.connect() as db:
             rows = db.execute(f"SELECT {_COLUMNS} FROM model_versions {_BY_NUMBER}").fetchall()
         return [ModelVersion.from_row(row) for row in rows]
 
     def get(self, version: str) -> ModelVersion | None:
-        with self._connect() as db:
+        with self.db.connect() as db:
             query = f"SELECT {_COLUMNS} FROM model_versions WHERE version = ?"
             row = db.execute(query, (version,)).fetchone()
         return None if row is None else ModelVersion.from_row(row)
 
     def active_version(self) -> str | None:
-        with self._connect() as db:
+        with self.db.connect() as db:
             row = db.execute("SELECT version FROM active_model WHERE slot = 0").fetchone()
         return None if row is None else str(row[0])
 
     def set_active(self, version: str) -> None:
-        with self._transaction() as db:
+        with self.db.transaction() as db:
             if not db.execute(
                 "SELECT 1 FROM model_versions WHERE version = ?", (version,)
             ).fetchone():
@@ -134,38 +112,78 @@ class ModelStore:
         that already holds it. Raises CheckpointError when the file cannot be loaded."""
         checkpoint = load_checkpoint(path)
         source_sha256 = sha256_of_file(path)
-        with self._connect() as db:
+        with self.db.connect() as db:
             existing = _find_by_sha256(db, source_sha256)
         if existing is not None:
             return existing
         return self.add(checkpoint, {**source, "sha256": source_sha256}, source_sha256)
 
     def add(
-        self, checkpoint: Checkpoint, source: dict[str, Any], source_sha256: str | None = None
+        self,
+        checkpoint: Checkpoint,
+        source: dict[str, Any],
+        source_sha256: str | None = None,
+        on_added: OnAdded | None = None,
     ) -> ModelVersion:
         """Save `checkpoint` as the next version, or return the version whose stored file has
-        the same sha256. `source` says where it came from (an import, a training job)."""
-        with self._transaction() as db:
+        the same sha256. `source` says where it came from (an import, a training job).
+
+        The file is written (atomically) before its row, in one transaction with `on_added`:
+        a crash or an error leaves no row without its file; a file without a row is removed
+        here on error, or by `remove_orphans` after a crash."""
+        with self.db.transaction() as db:
             version = _next_version(db)
             path = self.checkpoint_path(version)
-            save_checkpoint(checkpoint, path)
-            sha256 = sha256_of_file(path)
-            existing = _find_by_sha256(db, sha256)
-            if existing is not None:
-                shutil.rmtree(path.parent)
-                return existing
-            metrics = checkpoint.metadata.get("metrics")
-            stored = ModelVersion(
-                version=version,
-                created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-                sha256=sha256,
-                source=source,
-                metrics=metrics if isinstance(metrics, dict) else {},
-                config=checkpoint.config,
-                metadata=checkpoint.metadata,
-            )
-            _insert(db, stored, source_sha256 or sha256)
+            try:
+                stored = self._store_file(db, checkpoint, source, source_sha256, version)
+                if on_added is not None:
+                    on_added(db, stored)
+            except BaseException:
+                # `version` is above every committed one: its directory is ours alone.
+                shutil.rmtree(path.parent, ignore_errors=True)
+                raise
         return stored
+
+    def _store_file(
+        self,
+        db: sqlite3.Connection,
+        checkpoint: Checkpoint,
+        source: dict[str, Any],
+        source_sha256: str | None,
+        version: str,
+    ) -> ModelVersion:
+        path = self.checkpoint_path(version)
+        save_checkpoint(checkpoint, path)
+        sha256 = sha256_of_file(path)
+        existing = _find_by_sha256(db, sha256)
+        if existing is not None:
+            shutil.rmtree(path.parent)
+            return existing
+        metrics = checkpoint.metadata.get("metrics")
+        stored = ModelVersion(
+            version=version,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            sha256=sha256,
+            source=source,
+            metrics=metrics if isinstance(metrics, dict) else {},
+            config=checkpoint.config,
+            metadata=checkpoint.metadata,
+        )
+        _insert(db, stored, source_sha256 or sha256)
+        return stored
+
+    def remove_orphans(self) -> list[str]:
+        """Delete version directories that have no row (a crash between writing a checkpoint
+        and committing its row); run at start-up, before any worker can be writing one."""
+        models = self.data_dir / "models"
+        if not models.is_dir():
+            return []
+        with self.db.connect() as db:
+            known = {row[0] for row in db.execute("SELECT version FROM model_versions")}
+        orphans = sorted(p.name for p in models.iterdir() if p.is_dir() and p.name not in known)
+        for name in orphans:
+            shutil.rmtree(models / name, ignore_errors=True)
+        return orphans
 
 
 def _next_version(db: sqlite3.Connection) -> str:

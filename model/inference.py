@@ -51,6 +51,11 @@ class Predictor(ABC):
         self.checkpoint = checkpoint
         self.config = checkpoint.config
 
+    @classmethod  # noqa: B027 (a hook that backends without thread settings leave empty)
+    def use_threads(cls, threads: int) -> None:
+        """Threads for each forward pass of this backend, set from the thread that runs them.
+        The NumPy backend leaves its BLAS library as configured."""
+
     @abstractmethod
     def forward(
         self,

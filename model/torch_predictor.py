@@ -25,6 +25,10 @@ class TorchPredictor(Predictor):
         super().__init__(checkpoint)
         self.model = build_model(checkpoint)
 
+    @classmethod
+    def use_threads(cls, threads: int) -> None:
+        torch.set_num_threads(threads)
+
     @torch.inference_mode()
     def forward(
         self,

@@ -1,16 +1,25 @@
-"""The model store: versions, the active one marked."""
+"""The model store: versions, the active one marked, and the hot swap."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 
+import anyio.to_thread
 from fastapi import APIRouter
 
+from app.auth import ManagementAuth
 from app.dependencies import RegistryDep
-from app.errors import UnknownModelVersion, responses
+from app.errors import ModelUnavailable, UnknownModelVersion, responses
 from app.registry import ModelRegistry
-from app.schemas import ModelConfigInfo, ModelDetail, ModelList, ModelVersionInfo
+from app.schemas import (
+    ActivateResponse,
+    ModelConfigInfo,
+    ModelDetail,
+    ModelList,
+    ModelVersionInfo,
+)
 from app.store import ModelVersion
+from model.errors import CheckpointError
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -51,3 +60,22 @@ def get_model(version: str, registry: RegistryDep) -> ModelDetail:
         config=ModelConfigInfo(**asdict(stored.config)),
         metadata=stored.metadata,
     )
+
+
+@router.post(
+    "/{version}/activate",
+    response_model=ActivateResponse,
+    responses=responses(401, 403, 404, 409, 422, 503),
+)
+async def activate_model(
+    version: str, _: ManagementAuth, registry: RegistryDep
+) -> ActivateResponse:
+    """Make a version the active one; requests in flight finish on the one they started with."""
+    previous = _active_version(registry)
+    try:
+        await anyio.to_thread.run_sync(registry.activate, version)
+    except UnknownModelVersion as exc:
+        raise UnknownModelVersion(exc.message, ("version",)) from exc
+    except CheckpointError as exc:
+        raise ModelUnavailable(f"model version {version} cannot be loaded: {exc.problem}") from exc
+    return ActivateResponse(active=version, previous=previous)

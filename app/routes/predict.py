@@ -1,19 +1,33 @@
-"""Predictions: a ragged batch of sequences, from zero state, a given state, or a session."""
+"""Predictions: a ragged batch of sequences, from zero state, a given state, or a session.
+
+The route reads its body itself, so that numbers go straight into arrays: JSON through the fast
+path of app/json_body.py, or a binary .npy/.npz body (app/binary_body.py). Every model call goes
+through the batcher, and the answer is JSON written from the arrays (app/answers.py)."""
 
 from __future__ import annotations
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Request, Response
 
-from app.arrays import LSTMState, check_finite, make_batch, state_to_arrays
+from app.answers import prediction_json
+from app.arrays import LSTMState, PredictInput, check_finite, make_batch, state_to_arrays
+from app.batching import Batcher
+from app.binary_body import read_npy, read_npz
 from app.config import Settings
-from app.dependencies import RegistryDep, RunnerDep, SessionsDep, SettingsDep, require_json
-from app.errors import ModelUnavailable, SessionConflict, UnknownModelVersion, responses
+from app.dependencies import Services, ServicesDep, SettingsDep, body_media_type, is_json
+from app.errors import (
+    ModelUnavailable,
+    SessionConflict,
+    UnknownModelVersion,
+    UnsupportedMediaType,
+    responses,
+)
+from app.json_body import read_json
 from app.limits import check_batch_limits
+from app.predict_docs import NPY_TYPE, NPZ_TYPE, PREDICT_OPENAPI
 from app.registry import LoadedModel, ModelRegistry
-from app.runner import ModelRunner
-from app.schemas import ModelRef, PredictRequest, PredictResponse, SessionInfo, State
-from app.sessions import Kept, SessionStore
+from app.schemas import PredictResponse, SessionInfo
+from app.sessions import Kept
 from model.errors import InvalidInput
 from model.inference import Prediction
 
@@ -24,65 +38,77 @@ router = APIRouter(prefix="/v1", tags=["predict"])
     "/predict",
     response_model=PredictResponse,
     responses=responses(400, 404, 409, 413, 415, 422, 503),
-    dependencies=[Depends(require_json)],
+    openapi_extra=PREDICT_OPENAPI,
 )
-async def predict(
-    request: PredictRequest,
-    registry: RegistryDep,
-    sessions: SessionsDep,
-    runner: RunnerDep,
-    settings: SettingsDep,
-) -> PredictResponse:
+async def predict(request: Request, services: ServicesDep, settings: SettingsDep) -> Response:
     """Predict from each sequence, optionally continuing from a state or a kept session."""
-    check_batch_limits(request, settings)
-    if request.session_id is not None:
-        return await _predict_in_session(
-            request, request.session_id, registry, sessions, runner, settings
+    parsed = await _read(request, settings)
+    check_batch_limits(parsed.lengths, settings)
+    session = None
+    if parsed.options.session_id is not None:
+        model, prediction, session = await _predict_in_session(
+            parsed, parsed.options.session_id, services
         )
-    model = await _model(registry, request.model_version)
-    state = _request_state(request, model)
-    prediction = await _run(runner, model, request, state)
-    return _response(request, settings, model.version, prediction, None)
+    else:
+        model = await _model(services.registry, parsed.options.model_version)
+        prediction = await _run(services.runner, model, parsed, _request_state(parsed, model))
+    answer = prediction_json(
+        settings.model_name, model.version, parsed.options, prediction, session
+    )
+    return Response(answer, media_type="application/json")
+
+
+async def _read(request: Request, settings: Settings) -> PredictInput:
+    media_type = body_media_type(request)
+    if is_json(media_type):
+        if request.query_params:
+            name = next(iter(request.query_params))
+            raise InvalidInput(f"query parameter {name!r}: a JSON body holds its options", (name,))
+        return read_json(await request.body())
+    if media_type == NPY_TYPE:
+        return read_npy(await request.body(), request.query_params)
+    if media_type == NPZ_TYPE:
+        return read_npz(await request.body(), request.query_params, settings.max_body_bytes)
+    raise UnsupportedMediaType(
+        f"send the body as application/json, {NPY_TYPE} or {NPZ_TYPE}, "
+        f"not {media_type or 'no content type'}"
+    )
 
 
 async def _predict_in_session(
-    request: PredictRequest,
-    session_id: str,
-    registry: ModelRegistry,
-    sessions: SessionStore,
-    runner: ModelRunner,
-    settings: Settings,
-) -> PredictResponse:
-    async with sessions.hold(session_id) as session:
+    parsed: PredictInput, session_id: str, services: Services
+) -> tuple[LoadedModel, Prediction, SessionInfo]:
+    async with services.sessions.hold(session_id) as session:
         kept = session.kept
         if kept is None:
-            model = await _model(registry, request.model_version)
-            state = _request_state(request, model)
+            model = await _model(services.registry, parsed.options.model_version)
+            state = _request_state(parsed, model)
         else:
-            model = await _session_model(registry, session_id, kept, request)
+            model = await _session_model(services.registry, session_id, kept, parsed)
             state = kept.state
-        prediction = await _run(runner, model, request, state)
-        sessions.save(session, model.version, (prediction.h, prediction.c))
+        # The session's lock is held until its state is saved: its next request starts there.
+        prediction = await _run(services.runner, model, parsed, state)
+        services.sessions.save(session, model.version, (prediction.h, prediction.c))
     info = SessionInfo(id=session_id, version=model.version, started=kept is None)
-    return _response(request, settings, model.version, prediction, info)
+    return model, prediction, info
 
 
 async def _session_model(
-    registry: ModelRegistry, session_id: str, kept: Kept, request: PredictRequest
+    registry: ModelRegistry, session_id: str, kept: Kept, parsed: PredictInput
 ) -> LoadedModel:
     """The version a started session is pinned to, once the request is checked to fit it."""
-    if request.state is not None:
+    if parsed.state is not None:
         raise SessionConflict(
             f"session {session_id!r} already holds the state; send state or session_id, not both",
             ("state",),
         )
-    if request.model_version not in (None, kept.version):
+    if parsed.options.model_version not in (None, kept.version):
         raise SessionConflict(
             f"session {session_id!r} is pinned to model version {kept.version}",
             ("model_version",),
         )
     sequences = kept.state[0].shape[1]
-    if len(request.inputs) != sequences:
+    if len(parsed.lengths) != sequences:
         raise InvalidInput(
             f"session {session_id!r} holds the state of {sequences} sequences; send {sequences}",
             ("inputs",),
@@ -97,43 +123,25 @@ async def _session_model(
 
 
 async def _model(registry: ModelRegistry, version: str | None) -> LoadedModel:
-    # Loading a version that is not cached reads a file: keep it off the event loop.
+    active = registry.active  # read once: a swap may happen at any time
+    if active is not None and version in (None, active.version):
+        return active
+    # Another version may have to be loaded from its file: keep that off the event loop.
     return await anyio.to_thread.run_sync(registry.get, version)
 
 
-def _request_state(request: PredictRequest, model: LoadedModel) -> LSTMState | None:
-    if request.state is None:
+def _request_state(parsed: PredictInput, model: LoadedModel) -> LSTMState | None:
+    if parsed.state is None:
         return None
-    return state_to_arrays(request.state, model.predictor.config, len(request.inputs))
+    return state_to_arrays(parsed.state, model.predictor.config, len(parsed.lengths))
 
 
 async def _run(
-    runner: ModelRunner, model: LoadedModel, request: PredictRequest, state: LSTMState | None
+    batcher: Batcher, model: LoadedModel, parsed: PredictInput, state: LSTMState | None
 ) -> Prediction:
-    config = model.predictor.config
-    batch = make_batch(request.inputs, config, state, request.return_sequence)
-    prediction = await runner.predict(model.predictor, batch)
+    """Shapes are checked before the call queues; what only the model can find (inputs beyond
+    its scaling) fails this request alone (app/batching.py)."""
+    batch = make_batch(parsed, model.predictor.config, state, parsed.options.return_sequence)
+    prediction = await batcher.predict(model.predictor, batch)
     check_finite(prediction)
     return prediction
-
-
-def _response(
-    request: PredictRequest,
-    settings: Settings,
-    version: str,
-    prediction: Prediction,
-    session: SessionInfo | None,
-) -> PredictResponse:
-    state = None
-    if request.return_state:
-        state = State(h=prediction.h.tolist(), c=prediction.c.tolist())
-    sequence = None
-    if prediction.steps is not None:
-        sequence = [steps.tolist() for steps in prediction.steps]
-    return PredictResponse(
-        model=ModelRef(name=settings.model_name, version=version),
-        predictions=prediction.predictions.tolist(),
-        state=state,
-        sequence=sequence,
-        session=session,
-    )

@@ -19,6 +19,8 @@ async def test_bad_request(client: httpx.AsyncClient, case: BadRequest) -> None:
     )
     check_error(response, case)
     assert (await client.get("/healthz")).status_code == 200
+    assert (await client.get("/v1/train")).json()["jobs"] == []  # bad requests create no job
+    assert (await client.get("/v1/datasets")).json()["datasets"] == []
 
 
 async def test_streamed_body_over_the_limit_is_413(client: httpx.AsyncClient) -> None:

@@ -19,6 +19,12 @@ def test_defaults() -> None:
     assert settings.max_body_bytes == 8 * 1024 * 1024
     assert (settings.max_batch_size, settings.max_sequence_steps) == (256, 10_000)
     assert settings.max_total_steps == 100_000
+    assert (settings.api_token, settings.api_token_file, settings.no_auth) == (None, None, False)
+    assert (settings.max_concurrent_jobs, settings.max_queued_jobs) == (1, 16)
+    assert (settings.training_threads, settings.training_niceness) == (1, 10)
+    assert (settings.max_epochs, settings.max_training_samples) == (1000, 100_000)
+    assert settings.max_training_values == 10_000_000
+    assert settings.max_dataset_bytes == 64 * 1024 * 1024
 
 
 def test_environment_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

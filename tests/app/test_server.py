@@ -39,3 +39,19 @@ def test_invalid_setting_fails_with_one_line(capsys: pytest.CaptureFixture[str])
     assert main(["serve", "--port", "70000"]) != 0
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "port" in err
+
+
+def test_management_token_flags_parse() -> None:
+    args = build_parser().parse_args(["serve", "--api-token-file", "t", "--no-auth"])
+    assert (args.api_token_file, args.no_auth, args.api_token) == (Path("t"), True, None)
+    assert build_parser().parse_args(["serve"]).no_auth is None  # the variable decides
+
+
+def test_no_auth_with_a_token_fails_with_one_line(
+    tmp_path: Path, small_checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["serve", "--model", str(small_checkpoint), "--data-dir", str(tmp_path / "var")]
+    argv += ["--no-auth", "--api-token", "x" * 20]
+    assert main(argv) != 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no_auth is set together with a token" in err

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from app.errors import StartupError, UnknownModelVersion
-from app.store import ModelStore
+from app.store import ModelStore, ModelVersion
 from model.checkpoint import load_checkpoint
 from model.errors import CheckpointError
 from model.files import sha256_of_file
@@ -97,3 +97,34 @@ def test_corrupt_database_names_the_file(tmp_path: Path) -> None:
     (data_dir / "lstm-serve.db").write_bytes(b"this is not a database" * 100)
     with pytest.raises(StartupError, match=r"lstm-serve\.db: file is not a database"):
         ModelStore(data_dir)
+
+
+def test_a_failing_on_added_stores_neither_row_nor_file(tmp_path: Path) -> None:
+    """Registering a version and its job's success are one transaction."""
+    store = ModelStore(tmp_path / "var")
+
+    def fail(db: sqlite3.Connection, stored: ModelVersion) -> None:
+        assert store.checkpoint_path(stored.version).is_file()  # written before the row
+        db.execute("CREATE TABLE written_inside (x)")
+        raise RuntimeError("the job was cancelled meanwhile")
+
+    with pytest.raises(RuntimeError):
+        store.add(make_checkpoint(0), {"kind": "training"}, on_added=fail)
+    assert store.versions() == []
+    assert not (tmp_path / "var" / "models" / "1").exists()
+    with sqlite3.connect(store.database) as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    assert "written_inside" not in tables  # rolled back with the version
+    seen: list[str] = []
+    stored = store.add(make_checkpoint(0), {}, on_added=lambda db, v: seen.append(v.version))
+    assert seen == ["1"] and stored.version == "1"
+
+
+def test_remove_orphans_deletes_only_directories_without_a_row(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path / "var")
+    store.add(make_checkpoint(0), {})
+    orphan = tmp_path / "var" / "models" / "2"
+    orphan.mkdir()
+    (orphan / ".model.safetensors.abc.tmp").write_bytes(b"half")  # a crash mid-write
+    assert store.remove_orphans() == ["2"]
+    assert not orphan.exists() and store.checkpoint_path("1").is_file()

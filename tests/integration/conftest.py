@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.bad_requests import LIMITS
+from tests.bad_requests import LIMITS, TOKEN
 from tests.conftest import write_checkpoint
 
 LSTM_SERVE = Path(sys.executable).with_name("lstm-serve")
@@ -107,9 +107,10 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory, checkpoint: Path) -> Iterator[Server]:
-    """The shared server: the small model, the limits of tests/bad_requests.py."""
+    """The shared server: the small model, the limits and token of tests/bad_requests.py."""
     data_dir = tmp_path_factory.mktemp("server") / "var"
-    with running_server(data_dir, "--model", str(checkpoint), env=clean_env(**LIMITS)) as server:
+    env = clean_env(**LIMITS, api_token=TOKEN)
+    with running_server(data_dir, "--model", str(checkpoint), env=env) as server:
         yield server
 
 

@@ -41,3 +41,5 @@ def test_server_is_up_and_never_answered_500(server: Server, client: httpx.Clien
     assert client.post("/v1/predict", json={"inputs": [[STEP]]}).status_code == 200
     assert server.process.poll() is None
     assert '" 500' not in server.log.read_text()
+    assert client.get("/v1/train").json()["jobs"] == []  # bad requests create no job
+    assert client.get("/v1/datasets").json()["datasets"] == []

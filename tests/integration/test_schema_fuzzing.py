@@ -22,6 +22,16 @@ OPERATIONS = [
     ("GET", "/v1/models", [POSITIVE]),
     ("GET", "/v1/models/{version}", [POSITIVE]),
     ("DELETE", "/v1/sessions/{session_id}", [POSITIVE, NEGATIVE]),
+    ("GET", "/v1/train", [POSITIVE, NEGATIVE]),
+    ("GET", "/v1/train/{job_id}", [POSITIVE, NEGATIVE]),
+    ("GET", "/v1/train/{job_id}/events", [POSITIVE, NEGATIVE]),
+    ("GET", "/v1/datasets", [POSITIVE]),
+    ("GET", "/v1/datasets/{dataset_id}", [POSITIVE, NEGATIVE]),
+    # Management operations, without the token: every answer must be a documented 401.
+    ("POST", "/v1/train", [POSITIVE, NEGATIVE]),
+    ("POST", "/v1/train/{job_id}/cancel", [POSITIVE, NEGATIVE]),
+    ("POST", "/v1/models/{version}/activate", [POSITIVE]),
+    ("POST", "/v1/datasets", [POSITIVE]),
 ]
 CASES = [(method, path, mode) for method, path, modes in OPERATIONS for mode in modes]
 # A schema-valid predict request still gets 422 when its steps do not have the model's

@@ -1,0 +1,129 @@
+"""A JSON predict body, read fast: orjson, then numpy arrays whose type, shape and range are checked
+on the array, not number by number. Anything unusual (a parse error, a NaN literal, a ragged
+step, a number out of range, a boolean among the numbers) takes the validating path instead:
+the standard JSON parser and the pydantic schema, which find the exact error and its location.
+So both paths accept the same requests, with the same numbers, and refuse them alike."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import orjson
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+
+from app.arrays import Numbers, PredictInput
+from app.schemas import FLOAT32_MAX, PredictOptions, PredictRequest
+from model.inference import pad_sequences
+
+_FIELDS = frozenset(PredictRequest.model_fields)
+_STATE_FIELDS = frozenset(("h", "c"))
+# Every byte a JSON array of numbers can hold. What is left of a body without them is keys,
+# strings and the literals true, false, null, each short of its "e": "tru", "fals", "null".
+_NUMBER_BYTES = b"0123456789+-.eE[],: \t\r\n"
+
+
+class _NotPlain(Exception):
+    """The body needs the validating path."""
+
+
+def read_json(body: bytes) -> PredictInput:
+    try:
+        return _fast(body)
+    except _NotPlain:
+        return _validated(body)
+
+
+def _fast(body: bytes) -> PredictInput:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise _NotPlain from exc
+    if not isinstance(data, dict) or "inputs" not in data or not data.keys() <= _FIELDS:
+        raise _NotPlain
+    given = {key: value for key, value in data.items() if key not in ("inputs", "state")}
+    try:
+        options = PredictOptions.model_validate(given)
+    except ValidationError as exc:
+        raise _NotPlain from exc
+    _no_booleans_among_numbers(body, given)
+    inputs, lengths = _sequences(data["inputs"])
+    return PredictInput(options, inputs, lengths, _state(data.get("state")))
+
+
+def _no_booleans_among_numbers(body: bytes, options: dict[str, Any]) -> None:
+    """numpy would read a true or false among the numbers as 1.0 or 0.0; the schema refuses
+    it. Each literal leaves its own "tru" or "fals" once the number bytes are gone (neither can
+    overlap another), so finding no more of them than the options hold rules it out."""
+    rest = body.translate(None, _NUMBER_BYTES)
+    flags = list(options.values())
+    if rest.count(b"tru") != flags.count(True) or rest.count(b"fals") != flags.count(False):
+        raise _NotPlain
+
+
+def _sequences(value: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(B, T_max, F) zero-padded and lengths (B,)."""
+    if not isinstance(value, list) or not value:
+        raise _NotPlain
+    try:
+        dense = _numbers(value, ndim=3)
+    except _NotPlain:  # ragged: one sequence at a time
+        sequences = [_numbers(sequence, ndim=2) for sequence in value]
+        if len({sequence.shape[1] for sequence in sequences}) != 1:
+            raise _NotPlain from None
+        return pad_sequences(sequences)
+    batch, steps = dense.shape[:2]
+    return dense, np.full(batch, steps, dtype=np.int64)
+
+
+def _state(value: Any) -> tuple[Numbers, Numbers] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or value.keys() != _STATE_FIELDS:
+        raise _NotPlain
+    return _numbers(value["h"], ndim=3), _numbers(value["c"], ndim=3)
+
+
+def _numbers(value: Any, ndim: int) -> np.ndarray:
+    """A non-empty rectangular float32 array of JSON numbers within float32's range. numpy
+    finds the type itself: strings, nulls and all-boolean lists are not numbers."""
+    try:
+        array = np.array(value)
+    except ValueError as exc:  # ragged
+        raise _NotPlain from exc
+    if array.dtype.kind not in "iuf" or array.ndim != ndim or array.size == 0:
+        raise _NotPlain
+    # Range checked in float64, as the schema does: a number just past float32's largest would
+    # otherwise round down to it.
+    wide = array.astype(np.float64, copy=False)
+    if not (np.abs(wide) <= FLOAT32_MAX).all():
+        raise _NotPlain
+    return wide.astype(np.float32)
+
+
+def _validated(body: bytes) -> PredictInput:
+    """The request through the standard parser and the schema, raising what FastAPI raised
+    when it parsed the body itself (app/errors.py turns it into the answer)."""
+    if not body:
+        raise RequestValidationError(
+            [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
+        )
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        error = {"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error"}
+        raise RequestValidationError([{**error, "input": {}, "ctx": {"error": exc.msg}}]) from exc
+    except (ValueError, RecursionError) as exc:  # not UTF-8, nested too deep
+        raise HTTPException(400, "There was an error parsing the body") from exc
+    try:
+        request = PredictRequest.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from exc
+    options = PredictOptions(**request.model_dump(include=set(PredictOptions.model_fields)))
+    lengths = np.array([len(sequence) for sequence in request.inputs], dtype=np.int64)
+    state = None if request.state is None else (request.state.h, request.state.c)
+    return PredictInput(options, request.inputs, lengths, state)

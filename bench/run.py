@@ -1,0 +1,122 @@
+"""`make bench`: lstm-serve against a naive FastAPI server and KServe's Python model server
+(v1 and v2 protocols), each its own process on 127.0.0.1 with its defaults, one worker and two,
+driven by wrk; plus the raw model's forward pass. Every configuration is measured RUNS times,
+round by round (so a slow minute on the machine hits all of them), and the table holds the
+medians. Prints the table and the targets, and writes them to bench/results.md."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import astuple
+from pathlib import Path
+
+import floor
+import report
+import servers
+from load import Load, Result, measure
+from prerequisites import ensure_kserve, ensure_wrk
+from training import TrainingJob
+from workloads import BULK, JSON, NPY, SINGLE, TRAINING, write_bodies, write_checkpoint
+
+# BENCH_RUNS and BENCH_SECONDS shorten a trial run; the README's table uses the defaults.
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
+WARMUP_SECONDS = 1
+# (row label, server, path, body kind, content type, workloads)
+ROWS = [
+    ("naive FastAPI", "naive", "/predict", "inputs", JSON, (SINGLE, BULK)),
+    ("KServe v1", "kserve-1", "/v1/models/lstm:predict", "instances", JSON, (SINGLE, BULK)),
+    ("KServe v2", "kserve-1", "/v2/models/lstm/infer", "v2", JSON, (SINGLE, BULK)),
+    ("lstm-serve JSON", "ours-1", "/v1/predict", "inputs", JSON, (SINGLE, BULK)),
+    ("lstm-serve .npy", "ours-1", "/v1/predict", "npy", NPY, (BULK,)),
+    ("KServe v1, 2 workers", "kserve-2", "/v1/models/lstm:predict", "instances", JSON,
+     (SINGLE, BULK)),
+    ("KServe v2, 2 workers", "kserve-2", "/v2/models/lstm/infer", "v2", JSON, (SINGLE, BULK)),
+    ("lstm-serve JSON, 2 workers", "ours-2", "/v1/predict", "inputs", JSON, (SINGLE, BULK)),
+    ("lstm-serve .npy, 2 workers", "ours-2", "/v1/predict", "npy", NPY, (BULK,)),
+]  # fmt: skip
+Measurements = dict[tuple[str, str], list[Result]]
+
+
+def start_all(checkpoint: Path, work: Path) -> dict[str, servers.Server]:
+    started: dict[str, servers.Server] = {}
+    starts: dict[str, Callable[[], servers.Server]] = {
+        "naive": lambda: servers.naive(checkpoint, 8601, work / "naive.log"),
+        "kserve-1": lambda: servers.kserve(checkpoint, 8611, 1, work / "kserve-1.log"),
+        "kserve-2": lambda: servers.kserve(checkpoint, 8621, 2, work / "kserve-2.log"),
+        "ours-1": lambda: servers.ours(checkpoint, 8631, 1, work / "var-1", work / "ours-1.log"),
+        "ours-2": lambda: servers.ours(checkpoint, 8641, 2, work / "var-2", work / "ours-2.log"),
+    }
+    try:
+        for key, start in starts.items():
+            print(f"starting {key}", file=sys.stderr)
+            started[key] = start()
+    except BaseException:
+        stop_all(started)
+        raise
+    return started
+
+
+def stop_all(started: dict[str, servers.Server]) -> None:
+    for server in started.values():
+        servers.stop(server)
+
+
+def rounds(started: dict[str, servers.Server], bodies: dict[tuple[str, str], Path]) -> Measurements:
+    results: Measurements = defaultdict(list)
+    for run in range(RUNS):
+        for label, key, path, kind, content_type, workloads in ROWS:
+            for workload in workloads:
+                load = Load(started[key].url + path, bodies[workload.key, kind], content_type,
+                            workload.connections)  # fmt: skip
+                measure(load, WARMUP_SECONDS)
+                result = measure(load, SECONDS)
+                results[label, workload.key].append(result)
+                print(f"run {run + 1}/{RUNS} {label} {workload.key}: {result}", file=sys.stderr)
+    return results
+
+
+def with_training(server: servers.Server, bodies: dict[tuple[str, str], Path]) -> list[Result]:
+    """(a) on our server, RUNS times, while one training job runs in its worker process."""
+    load = Load(server.url + "/v1/predict", bodies[SINGLE.key, "inputs"], JSON,
+                TRAINING.connections)  # fmt: skip
+    with TrainingJob(server.url, servers.TOKEN) as job:
+        measure(load, WARMUP_SECONDS)
+        results = [measure(load, SECONDS) for _ in range(RUNS)]
+        job.check_still_running()
+    return results
+
+
+def median(results: list[Result]) -> Result:
+    rows = [astuple(result) for result in results]
+    return Result(*(statistics.median(values) for values in zip(*rows, strict=True)))
+
+
+def main() -> None:
+    ensure_wrk()
+    ensure_kserve()
+    load_average = os.getloadavg()[0]
+    work = Path(tempfile.mkdtemp(prefix="lstm-serve-bench-"))
+    checkpoint = write_checkpoint(work)
+    bodies = write_bodies(work)
+    floors = {batch: floor.microseconds_per_sequence(checkpoint, batch) for batch in (1, 256)}
+    started = start_all(checkpoint, work)
+    try:
+        report.check_answers(started, bodies)
+        results = rounds(started, bodies)
+        results["lstm-serve JSON", TRAINING.key] = with_training(started["ours-1"], bodies)
+    finally:
+        stop_all(started)
+    medians = {key: median(values) for key, values in results.items()}
+    text = report.markdown(medians, floors, RUNS, SECONDS, load_average)
+    print(text)
+    (Path(__file__).resolve().parent / "results.md").write_text(text)
+
+
+if __name__ == "__main__":
+    main()
