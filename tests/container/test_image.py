@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from tests.integration.conftest import free_port
+from tests.training_jobs import SMALL_JOB, settled
 
 pytestmark = pytest.mark.container
 
@@ -102,13 +103,34 @@ def test_image_serves_persists_and_runs_as_non_root(image: str, data_volume: Pat
             answer = client.post("/v1/predict", json={"inputs": [[[80.0], [60.0], [40.0]]]})
             assert answer.status_code == 200, answer.text
             assert answer.json()["model"]["version"] == "1"
-            before = client.get("/v1/models").json()
+            job = _train(client)
+            assert job["state"] == "succeeded" and job["model_version"] == "2"
+            before = {path: client.get(path).json() for path in ("/v1/models", "/v1/train")}
     finally:
         _container("stop", first.name, check=False)
     assert (data_volume / "lstm-serve.db").exists()
     second = _start(image, data_volume, port)
     try:
         with httpx.Client(base_url=second.url, timeout=30) as client:
-            assert client.get("/v1/models").json() == before
+            assert {path: client.get(path).json() for path in before} == before
+            assert client.get(f"/v1/train/{job['id']}").json()["state"] == "succeeded"
     finally:
         _container("stop", second.name, check=False)
+
+
+def _train(client: httpx.Client) -> dict[str, object]:
+    """A tiny job through the management API, followed until it settles."""
+    refused = client.post("/v1/train", json=SMALL_JOB)
+    assert refused.status_code == 401
+    started = client.post(
+        "/v1/train", json={**SMALL_JOB, "activate": "always"},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )  # fmt: skip
+    assert started.status_code == 202, started.text
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        job: dict[str, object] = client.get(started.headers["Location"]).json()
+        if settled(job):
+            return job
+        time.sleep(0.5)
+    pytest.fail(f"job did not finish: {job}")
