@@ -23,6 +23,7 @@ RUN useradd --uid 10001 --user-group --no-create-home --home-dir /data --shell /
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
+    LSTM_SERVE_LOG_FORMAT=json \
     LSTM_SERVE_DATA_DIR=/data \
     LSTM_SERVE_HOST=0.0.0.0 \
     LSTM_SERVE_PORT=8000

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test test-container lint format typecheck pytest pretrained lock clean
+.PHONY: install serve test test-container lint format typecheck pytest pretrained bench lock clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ test-container: $(STAMP)  ## build and run the Docker image (podman; needs root)
 
 pretrained: $(STAMP)  ## rebuild model/pretrained/sunspots.safetensors
 	$(BIN)/python scripts/train_sunspots.py
+
+bench: $(STAMP)  ## throughput against a naive server and KServe (~7 min; writes bench/results.md)
+	$(BIN)/python bench/run.py
 
 lock:  ## pin the runtime dependencies the Docker image installs (requirements.lock)
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 from collections import deque
@@ -26,7 +27,12 @@ from app.packing import merge, split
 from app.registry import predictor_class
 from model.inference import Prediction, Predictor
 
+logger = logging.getLogger(__name__)
+
 Outcome = Prediction | Exception
+# Told of every group a model thread takes: its sequences, and how long each member waited in
+# the queue (seconds). Called from the model thread; app/metrics.py's histograms are thread-safe.
+BatchObserver = Callable[[int, Sequence[float]], None]
 
 
 class BatchLimits(NamedTuple):
@@ -133,11 +139,16 @@ class _Queue:
 
 class Batcher:
     def __init__(
-        self, limits: BatchLimits, threads: int = 1, thread_init: Callable[[], None] = lambda: None
+        self,
+        limits: BatchLimits,
+        threads: int = 1,
+        thread_init: Callable[[], None] = lambda: None,
+        on_batch: BatchObserver | None = None,
     ) -> None:
         """`threads` model threads; each runs `thread_init` first (torch's thread count)."""
         self._queue = _Queue(limits)
         self._thread_init = thread_init
+        self._on_batch = on_batch
         self._threads = [
             threading.Thread(target=self._serve, name=f"model-{n}", daemon=True)
             for n in range(threads)
@@ -164,7 +175,17 @@ class Batcher:
     def _serve(self) -> None:
         self._thread_init()
         while (jobs := self._queue.take()) is not None:
+            if self._on_batch is not None:
+                self._observe(self._on_batch, jobs)
             _deliver(jobs, _run(jobs))
+
+    @staticmethod
+    def _observe(on_batch: BatchObserver, jobs: Sequence[_Job]) -> None:
+        taken = time.monotonic()
+        try:
+            on_batch(sum(job.batch.x.shape[0] for job in jobs), [taken - j.queued_at for j in jobs])
+        except Exception:  # a failing observer must not end a model thread: calls would hang
+            logger.exception("batch observer failed")
 
 
 def _run(jobs: Sequence[_Job]) -> list[Outcome]:
@@ -208,7 +229,7 @@ def _settle(outcomes: Sequence[tuple[_Job, Outcome]]) -> None:
             job.future.set_result(outcome)
 
 
-def batcher_for(settings: Settings) -> Batcher:
+def batcher_for(settings: Settings, on_batch: BatchObserver | None = None) -> Batcher:
     """The batcher as configured; its threads set the backend's thread count first."""
     limits = ALONE
     if settings.batching:
@@ -218,4 +239,9 @@ def batcher_for(settings: Settings) -> Batcher:
             settings.max_batch_steps,
         )
     use_threads = predictor_class(settings.backend).use_threads
-    return Batcher(limits, settings.inference_threads, partial(use_threads, settings.torch_threads))
+    return Batcher(
+        limits,
+        settings.inference_threads,
+        partial(use_threads, settings.torch_threads),
+        on_batch,
+    )

@@ -2,7 +2,8 @@
 (B, T, F) array of float32 or float64) or `application/x-npz` (arrays `inputs`, and optionally
 `lengths` (B,) of integers, `h` and `c` (num_layers, B, hidden_size)); the options come from the
 query string. Files are read by their header, never unpickled, and no array is allocated before
-its bytes are known to be there."""
+its bytes are known to be there. The checks on arrays are public: the Open Inference Protocol's
+tensors (app/v2_model.py) pass the same ones."""
 
 from __future__ import annotations
 
@@ -28,9 +29,9 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 def read_npy(body: bytes, query: Mapping[str, str]) -> PredictInput:
     options = query_options(query)
-    inputs = _dense(_load(io.BytesIO(body), len(body), "inputs"), ("inputs",))
+    inputs = dense(_load(io.BytesIO(body), len(body), "inputs"), ("inputs",))
     lengths = np.full(inputs.shape[0], inputs.shape[1], dtype=np.int64)
-    return PredictInput(options, _float32(inputs, ("inputs",)), lengths, None)
+    return PredictInput(options, to_float32(inputs, ("inputs",)), lengths, None)
 
 
 def read_npz(body: bytes, query: Mapping[str, str], max_bytes: int) -> PredictInput:
@@ -40,9 +41,9 @@ def read_npz(body: bytes, query: Mapping[str, str], max_bytes: int) -> PredictIn
     arrays = _unpack(body, max_bytes)
     if "inputs" not in arrays:
         raise InvalidInput("the archive needs an array named inputs", ("inputs",))
-    inputs = _dense(arrays["inputs"], ("inputs",))
-    lengths = _lengths(arrays.get("lengths"), inputs)
-    inputs = _float32(_zero_padding(inputs, lengths), ("inputs",))
+    inputs = dense(arrays["inputs"], ("inputs",))
+    lengths = checked_lengths(arrays.get("lengths"), inputs)
+    inputs = to_float32(zero_padding(inputs, lengths), ("inputs",))
     state = None
     if "h" in arrays or "c" in arrays:
         state = (_state_part(arrays, "h"), _state_part(arrays, "c"))
@@ -100,7 +101,7 @@ def _load(stream: IO[bytes], size: int, name: str) -> np.ndarray:
     return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran_order else "C")
 
 
-def _dense(array: np.ndarray, location: tuple[str, ...]) -> np.ndarray:
+def dense(array: np.ndarray, location: tuple[str, ...]) -> np.ndarray:
     """A non-empty (B, T, F) array of float32 or float64, in any byte order."""
     name = ".".join(location)
     if array.dtype.newbyteorder("=") not in _FLOATS:
@@ -110,7 +111,7 @@ def _dense(array: np.ndarray, location: tuple[str, ...]) -> np.ndarray:
     return array
 
 
-def _float32(array: np.ndarray, location: tuple[str, ...]) -> np.ndarray:
+def to_float32(array: np.ndarray, location: tuple[str, ...]) -> np.ndarray:
     """`array` as float32 once its numbers pass the schema's checks on JSON numbers, refused
     with the schema's message at the first one that does not."""
     bad = ~(np.abs(array) <= FLOAT32_MAX)  # NaN compares false: bad too
@@ -127,7 +128,7 @@ def _float32(array: np.ndarray, location: tuple[str, ...]) -> np.ndarray:
     return array.astype(np.float32)
 
 
-def _lengths(lengths: np.ndarray | None, inputs: np.ndarray) -> np.ndarray:
+def checked_lengths(lengths: np.ndarray | None, inputs: np.ndarray) -> np.ndarray:
     batch, steps = inputs.shape[:2]
     if lengths is None:
         return np.full(batch, steps, dtype=np.int64)
@@ -138,7 +139,7 @@ def _lengths(lengths: np.ndarray | None, inputs: np.ndarray) -> np.ndarray:
     return lengths.astype(np.int64)
 
 
-def _zero_padding(inputs: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+def zero_padding(inputs: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """The steps past each length are padding: zeros, whatever the client put there."""
     if (lengths == inputs.shape[1]).all():
         return inputs
@@ -151,4 +152,4 @@ def _state_part(arrays: dict[str, np.ndarray], name: str) -> np.ndarray:
     location = ("state", name)
     if name not in arrays:
         raise InvalidInput("the archive has one of h and c; send both or neither", location)
-    return _float32(_dense(arrays[name], location), location)
+    return to_float32(dense(arrays[name], location), location)

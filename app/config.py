@@ -28,12 +28,19 @@ class Settings(BaseSettings):
 
     # Dynamic batching: concurrent predict calls for one model version run as one forward pass.
     batching: bool = True  # off: one forward pass per request
-    max_batch_delay_ms: float = Field(default=2.0, ge=0)  # longest a call waits for others
+    max_batch_delay_ms: float = Field(default=0.0, ge=0)  # longest a call waits for others
     max_batch_sequences: int = Field(default=1024, ge=1)  # sequences in one merged call
     max_batch_steps: int = Field(default=100_000, ge=1)  # sequences x longest one, merged
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+
+    # Operations (app/logs.py, app/server.py). auto: JSON lines when stderr is not a terminal.
+    log_format: Literal["auto", "json", "text"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # After SIGTERM, requests in flight get this long to finish; training workers then get
+    # app.jobs.STOP_TIMEOUT_S to stop, so the process is gone within the sum (plus a margin).
+    shutdown_timeout_seconds: int = Field(default=30, ge=1)
 
     session_ttl_seconds: float = Field(default=600.0, gt=0)  # idle time before a session ends
     max_sessions: int = Field(default=1000, ge=1)  # beyond it the least recently used ends

@@ -1,5 +1,6 @@
 """The one place where errors become HTTP answers. Every error, ours, the core's or the
-framework's, leaves as `{"error": {"code", "message", "location"}}` with a documented status."""
+framework's, leaves as `{"error": {"code", "message", "location"}}` with a documented status;
+under /v2, the Open Inference Protocol's routes, as its `{"error": "message"}`."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from model.errors import InvalidInput
 logger = logging.getLogger(__name__)
 
 Location = Sequence[str | int]
+V2_PREFIX = "/v2"  # the Open Inference Protocol's routes (app/routes/v2.py)
 
 
 class ServiceError(Exception):
@@ -44,6 +46,12 @@ class Forbidden(ServiceError):
     """A bearer token that is not the server's."""
 
     status_code, code = 403, "forbidden"
+
+
+class UnknownModel(ServiceError):
+    """A model name other than the served one (Open Inference Protocol routes)."""
+
+    status_code, code = 404, "unknown_model"
 
 
 class UnknownModelVersion(ServiceError):
@@ -143,9 +151,23 @@ def error_response(
     message: str,
     location: Location = (),
     headers: dict[str, str] | None = None,
+    *,
+    path: str = "",
 ) -> JSONResponse:
+    """The answer to an error met on `path`."""
+    if path == V2_PREFIX or path.startswith(f"{V2_PREFIX}/"):
+        # The protocol's clients read a message alone, and its status for bad input is 400.
+        status_code = 400 if status_code == 422 else status_code
+        where = f" (at {_path(location)})" if location else ""
+        return JSONResponse({"error": message + where}, status_code=status_code, headers=headers)
     body = ErrorResponse(error=ErrorBody(code=code, message=message, location=list(location)))
     return JSONResponse(body.model_dump(), status_code=status_code, headers=headers)
+
+
+def _path(location: Location) -> str:
+    """("inputs", 0, 2) -> "inputs[0][2]"."""
+    parts = (f"[{part}]" if isinstance(part, int) else f".{part}" for part in location)
+    return "".join(parts).removeprefix(".")
 
 
 def _describe(exc: Exception) -> tuple[int, str, str, Location]:
@@ -170,11 +192,11 @@ def _describe_validation(error: dict[str, Any]) -> tuple[int, str, str, Location
     return 422, "invalid_input", str(error["msg"]), tuple(error["loc"][1:])
 
 
-async def _handle(_: Request, exc: Exception) -> JSONResponse:
+async def _handle(request: Request, exc: Exception) -> JSONResponse:
     status_code, code, message, location = _describe(exc)
     # 405 answers must keep their Allow header, 401 its WWW-Authenticate.
     headers = dict(exc.headers or {}) if isinstance(exc, HTTPException | ServiceError) else None
-    return error_response(status_code, code, message, location, headers)
+    return error_response(status_code, code, message, location, headers, path=request.url.path)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -159,6 +159,12 @@ class JobStore:
             (count,) = db.execute(_COUNT_WAITING).fetchone()
         return int(count)
 
+    def count_by_state(self) -> dict[str, int]:
+        """How many jobs are in each state (every state named, 0 when none): for /metrics."""
+        with self.db.connect() as db:
+            rows = db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
+        return {state: 0 for state in get_args(JobState)} | {row[0]: int(row[1]) for row in rows}
+
     def in_state(self, state: JobState) -> list[Job]:
         return self._select("WHERE state = ? ORDER BY seq", (state,))
 

@@ -27,7 +27,7 @@ from app.activation import apply_policy
 from app.config import Settings
 from app.errors import QueueFull
 from app.job_requests import JobPlan
-from app.job_store import LOG_NAME, Job, JobStore
+from app.job_store import LOG_NAME, Job, JobState, JobStore
 from app.registry import ModelRegistry
 
 logger = logging.getLogger(__name__)
@@ -128,6 +128,7 @@ class JobRunner:
 
     async def submit(self, plan: JobPlan) -> Job:
         job = await anyio.to_thread.run_sync(self._store, uuid.uuid4().hex, plan)
+        logger.info("training job %s queued", job.id, extra=_event("queued", job.id))
         self._wake.set()
         return job
 
@@ -145,6 +146,8 @@ class JobRunner:
         worker = self._workers.get(job_id)
         if job is not None and job.state == "running" and worker is not None:
             _signal(worker, signal.SIGUSR1)
+        if job is not None:
+            logger.info("training job %s: cancel requested", job_id, extra=_event("cancel", job_id))
         return job
 
     async def close(self) -> None:
@@ -167,7 +170,8 @@ class JobRunner:
         job = await anyio.to_thread.run_sync(self.jobs.get, job_id)
         if job is not None:
             error = interrupted(job, "the server shut down")
-            await anyio.to_thread.run_sync(self.jobs.end, job_id, "interrupted", error)
+            if await anyio.to_thread.run_sync(self.jobs.end, job_id, "interrupted", error):
+                _log_finished(job_id, "interrupted")
 
     async def _dispatch(self) -> None:
         while True:
@@ -192,7 +196,12 @@ class JobRunner:
             await anyio.to_thread.run_sync(self.jobs.end, job.id, "failed", error)
             return
         self._workers[job.id] = worker
-        logger.info("training job %s started (worker pid %d)", job.id, worker.pid)
+        logger.info(
+            "training job %s started (worker pid %d)",
+            job.id,
+            worker.pid,
+            extra=_event("started", job.id, worker_pid=worker.pid),
+        )
         self._spawn(self._watch(job.id, worker))
 
     async def _watch(self, job_id: str, worker: WorkerProcess) -> None:
@@ -210,29 +219,29 @@ class JobRunner:
         job = self.jobs.get(job_id)
         if job is None:
             return
-        if job.state == "running":
+        state: JobState = job.state
+        if state == "running":
             if job.cancel_requested:  # e.g. SIGUSR1 came before the worker could handle it
-                self.jobs.end(job_id, "cancelled")
+                state = "cancelled"
+                self.jobs.end(job_id, state)
             elif code == EXIT_STOPPED:
-                error = interrupted(job, "its worker was stopped from outside")
-                self.jobs.end(job_id, "interrupted", error)
+                state = "interrupted"
+                self.jobs.end(
+                    job_id, state, interrupted(job, "its worker was stopped from outside")
+                )
             else:
-                self.jobs.end(job_id, "failed", {"code": "worker_died", "message": died(code)})
+                state = "failed"
+                self.jobs.end(job_id, state, {"code": "worker_died", "message": died(code)})
             logger.warning("training job %s: worker exited with status %d", job_id, code)
-        elif job.state == "succeeded" and job.activation is None:
-            outcome = apply_policy(job, self.registry, self.jobs)
-            logger.info(
-                "training job %s stored version %s: %s (%s)",
-                job_id,
-                job.model_version,
-                outcome["state"],
-                outcome["reason"],
-            )
+        _log_finished(job_id, state, exit_status=code)
+        if state == "succeeded" and job.activation is None:
+            _log_activation(job, apply_policy(job, self.registry, self.jobs))
 
     async def _apply_policy(self, job_id: str) -> None:
         job = await anyio.to_thread.run_sync(self.jobs.get, job_id)
         if job is not None:
-            await anyio.to_thread.run_sync(apply_policy, job, self.registry, self.jobs)
+            outcome = await anyio.to_thread.run_sync(apply_policy, job, self.registry, self.jobs)
+            _log_activation(job, outcome)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)
@@ -243,6 +252,32 @@ class JobRunner:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             logger.error("training job runner task failed", exc_info=task.exception())
+
+
+def _event(event: str, job_id: str, **fields: Any) -> dict[str, Any]:
+    """A job lifecycle record's fields (JSON log lines carry them as keys)."""
+    return {"event": f"job_{event}", "job_id": job_id, **fields}
+
+
+def _log_finished(job_id: str, state: str, **fields: Any) -> None:
+    logger.info(
+        "training job %s finished: %s",
+        job_id,
+        state,
+        extra=_event("finished", job_id, state=state, **fields),
+    )
+
+
+def _log_activation(job: Job, outcome: dict[str, Any]) -> None:
+    """The activation policy's outcome for a succeeded job's version."""
+    logger.info(
+        "training job %s stored version %s: %s (%s)",
+        job.id,
+        job.model_version,
+        outcome["state"],
+        outcome["reason"],
+        extra=_event("activation", job.id, version=job.model_version, outcome=outcome["state"]),
+    )
 
 
 def _signal(worker: WorkerProcess, sig: int) -> None:

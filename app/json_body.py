@@ -1,6 +1,6 @@
 """A JSON predict body, read fast: orjson, then numpy arrays whose type, shape and range are checked
 on the array, not number by number. Anything unusual (a parse error, a NaN literal, a ragged
-step, a number out of range, a boolean among the numbers) takes the validating path instead:
+step, a number out of range, a boolean or a string among the numbers) takes the validating path:
 the standard JSON parser and the pydantic schema, which find the exact error and its location.
 So both paths accept the same requests, with the same numbers, and refuse them alike."""
 
@@ -22,7 +22,8 @@ from model.inference import pad_sequences
 _FIELDS = frozenset(PredictRequest.model_fields)
 _STATE_FIELDS = frozenset(("h", "c"))
 # Every byte a JSON array of numbers can hold. What is left of a body without them is keys,
-# strings and the literals true, false, null, each short of its "e": "tru", "fals", "null".
+# strings (with their quotes) and the literals true, false, null, each short of its "e":
+# "tru", "fals", "null".
 _NUMBER_BYTES = b"0123456789+-.eE[],: \t\r\n"
 
 
@@ -49,18 +50,27 @@ def _fast(body: bytes) -> PredictInput:
         options = PredictOptions.model_validate(given)
     except ValidationError as exc:
         raise _NotPlain from exc
-    _no_booleans_among_numbers(body, given)
+    _only_numbers_in_arrays(body, data, given)
     inputs, lengths = _sequences(data["inputs"])
     return PredictInput(options, inputs, lengths, _state(data.get("state")))
 
 
-def _no_booleans_among_numbers(body: bytes, options: dict[str, Any]) -> None:
-    """numpy would read a true or false among the numbers as 1.0 or 0.0; the schema refuses
-    it. Each literal leaves its own "tru" or "fals" once the number bytes are gone (neither can
-    overlap another), so finding no more of them than the options hold rules it out."""
+def _only_numbers_in_arrays(body: bytes, data: dict[str, Any], options: dict[str, Any]) -> None:
+    """numpy reads true as 1.0 and "2" as 2.0 where the schema refuses them, so rule them out
+    on the bytes, once the number bytes are gone: each literal leaves its own "tru" or "fals"
+    (neither can overlap another) and each string at least its two quotes, so finding no more
+    of them than the keys and options account for leaves none among the numbers. (A null
+    becomes NaN, which the range check refuses.)"""
     rest = body.translate(None, _NUMBER_BYTES)
-    flags = list(options.values())
-    if rest.count(b"tru") != flags.count(True) or rest.count(b"fals") != flags.count(False):
+    values = list(options.values())
+    state = data.get("state")
+    keys = len(data) + (len(state) if isinstance(state, dict) else 0)
+    quotes = 2 * (keys + sum(isinstance(value, str) for value in values))
+    if (
+        rest.count(b"tru") != values.count(True)
+        or rest.count(b"fals") != values.count(False)
+        or rest.count(b'"') != quotes
+    ):
         raise _NotPlain
 
 
@@ -88,20 +98,16 @@ def _state(value: Any) -> tuple[Numbers, Numbers] | None:
 
 
 def _numbers(value: Any, ndim: int) -> np.ndarray:
-    """A non-empty rectangular float32 array of JSON numbers within float32's range. numpy
-    finds the type itself: strings, nulls and all-boolean lists are not numbers."""
+    """A non-empty rectangular float32 array of JSON numbers within float32's range."""
     try:
-        array = np.array(value)
-    except ValueError as exc:  # ragged
+        # float64, as the schema reads numbers: a number just past float32's largest must be
+        # refused below, not rounded down to it.
+        array = np.array(value, dtype=np.float64)
+    except (ValueError, TypeError) as exc:  # ragged, or objects among the numbers
         raise _NotPlain from exc
-    if array.dtype.kind not in "iuf" or array.ndim != ndim or array.size == 0:
-        raise _NotPlain
-    # Range checked in float64, as the schema does: a number just past float32's largest would
-    # otherwise round down to it.
-    wide = array.astype(np.float64, copy=False)
-    if not (np.abs(wide) <= FLOAT32_MAX).all():
-        raise _NotPlain
-    return wide.astype(np.float32)
+    if array.ndim != ndim or array.size == 0 or not (np.abs(array) <= FLOAT32_MAX).all():
+        raise _NotPlain  # NaN compares false: a null among the numbers ends here
+    return array.astype(np.float32)
 
 
 def _validated(body: bytes) -> PredictInput:

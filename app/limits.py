@@ -31,7 +31,7 @@ class BodySizeLimit:
         limit = self.per_path.get(scope["path"], self.max_bytes)
         declared = Headers(scope=scope).get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
-            response = error_response(413, "payload_too_large", _message(limit))
+            response = error_response(413, "payload_too_large", _message(limit), path=scope["path"])
             await response(scope, receive, send)
             return
         received = 0

@@ -14,8 +14,10 @@ from importlib.metadata import version
 import anyio.to_thread
 from fastapi import FastAPI
 
+from app.access import AccessLog
 from app.auth import load_token_check
 from app.batching import batcher_for
+from app.collector import startup_objects_frozen
 from app.config import Settings, get_settings
 from app.datasets import DatasetStore
 from app.dependencies import Services
@@ -23,8 +25,9 @@ from app.errors import install_error_handlers
 from app.job_store import JobStore
 from app.jobs import JobRunner, Launcher, launch_worker
 from app.limits import BodySizeLimit
+from app.metrics import Metrics
 from app.registry import open_registry
-from app.routes import datasets, health, models, predict, sessions, train
+from app.routes import datasets, health, models, operations, predict, sessions, train, v2
 from app.sessions import Clock, SessionStore
 
 logger = logging.getLogger(__name__)
@@ -52,8 +55,11 @@ def create_app(
     app.state.stopping = lambda: False  # `lstm-serve serve` points it at uvicorn's flag
     uploads = {"/v1/datasets": settings.max_dataset_bytes}
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, per_path=uploads)
+    # Added last, so outermost: request ids, access lines and request metrics see every answer.
+    app.state.metrics = Metrics(settings, lambda: getattr(app.state, "services", None))
+    app.add_middleware(AccessLog, metrics=app.state.metrics)
     install_error_handlers(app)
-    for module in (health, predict, models, sessions, train, datasets):
+    for module in (health, predict, models, sessions, train, datasets, operations, v2):
         app.include_router(module.router)
     return app
 
@@ -71,7 +77,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     dataset_store = await anyio.to_thread.run_sync(_datasets, settings)
     await jobs.start()
-    batcher = batcher_for(settings)
+    batcher = batcher_for(settings, on_batch=app.state.metrics.observe_batch)
     batcher.start()
     app.state.services = Services(registry, session_store, batcher, jobs, dataset_store)
     active = registry.get(None)
@@ -79,7 +85,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         "serving %s version %s (%s backend)", settings.model_name, active.version, settings.backend
     )
     try:
-        yield
+        with startup_objects_frozen():
+            yield
     finally:
         del app.state.services
         await batcher.close()  # answers every prediction it accepted

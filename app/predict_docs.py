@@ -17,7 +17,7 @@ _NPZ = (
 )
 
 
-def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+def inlined(schema: dict[str, Any]) -> dict[str, Any]:
     """`schema` with its local `$defs` references replaced by the definitions themselves."""
     definitions = schema.pop("$defs", {})
 
@@ -59,7 +59,7 @@ PREDICT_OPENAPI: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": _inlined(PredictRequest.model_json_schema())},
+            "application/json": {"schema": inlined(PredictRequest.model_json_schema())},
             NPY_TYPE: _binary(_NPY),
             NPZ_TYPE: _binary(_NPZ),
         },

@@ -7,19 +7,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import copy
+import logging
 import signal
 import sqlite3
 import sys
 from pathlib import Path
-from typing import Any
 
 import uvicorn
-import uvicorn.config
 from pydantic import ValidationError
 
 from app.config import Settings
 from app.errors import StartupError
+from app.logs import log_config
 from app.main import create_app, lifespan
 from model.errors import ModelError
 
@@ -78,9 +77,13 @@ async def _serve(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         lifespan="off",  # entered below, so a failed start is ours to report
-        timeout_graceful_shutdown=30,
-        log_config=_log_config(),
+        # SIGTERM: stop accepting, let requests in flight finish for up to this long (the
+        # lifespan then answers the batcher's accepted calls and interrupts training jobs).
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
+        log_config=log_config(settings),
+        access_log=False,  # app/access.py logs each request, with its request id
     )
+    logging.captureWarnings(True)  # Python warnings too, as log records in the same format
     async with lifespan(app):
         # uvicorn re-raises the SIGINT/SIGTERM it handled once it has shut down gracefully;
         # ignoring that re-raise lets the lifespan close before the process exits.
@@ -94,13 +97,6 @@ async def _serve(settings: Settings) -> None:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-
-
-def _log_config() -> dict[str, Any]:
-    """uvicorn's logging, extended to this package's loggers."""
-    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    config["loggers"]["app"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
-    return config
 
 
 def _fail(message: str) -> int:

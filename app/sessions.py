@@ -3,10 +3,11 @@ LSTM state and starts the session's next request from it.
 
 A session holds the state of B sequences, B fixed by its first request. It is pinned to the model
 version it started on, so states are never mixed across versions. Sessions end after
-`ttl_seconds` idle, when over `max_sessions` (least recently used first), or on DELETE; a
-request naming an ended session starts a new one (its response says `started`). Used from the
-event loop only, so the table needs no lock; each session has its own, so two requests of one
-session run one after the other."""
+`ttl_seconds` idle, when over `max_sessions` (least recently used first), on DELETE, or after a
+request that ends it (the Open Inference Protocol's sequence_end); a /v1 request naming an ended
+session starts a new one (its response says `started`). Used from the event loop only, so the
+table needs no lock; each session has its own, so two requests of one session run one after the
+other."""
 
 from __future__ import annotations
 
@@ -71,6 +72,13 @@ class SessionStore:
         self._sessions[session.id] = session
         self._sessions.move_to_end(session.id)
         self._evict()
+
+    def end(self, session: Session) -> None:
+        """Forget a session after its last request; a request still waiting on its lock finds
+        it new."""
+        session.kept = None
+        if self._sessions.get(session.id) is session:
+            del self._sessions[session.id]
 
     def delete(self, session_id: str) -> None:
         self._expire()

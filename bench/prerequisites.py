@@ -7,6 +7,8 @@ import os
 import shutil
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 from servers import HERE, KSERVE_PYTHON
 
@@ -31,3 +33,29 @@ def ensure_kserve() -> None:
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, *KSERVE_PACKAGES], check=True)
+
+
+def _busy_fraction(seconds: float = 2.0) -> float:
+    """The share of all cores' time spent busy over `seconds` (from /proc/stat)."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        idle = fields[3] + fields[4]  # idle, iowait
+        return idle, sum(fields)
+
+    idle0, total0 = sample()
+    time.sleep(seconds)
+    idle1, total1 = sample()
+    return 1.0 - (idle1 - idle0) / max(total1 - total0, 1)
+
+
+def wait_for_quiet(limit_s: float = 180.0, busy: float = 0.15) -> float:
+    """Wait (at most `limit_s`) until other processes leave the CPUs nearly idle: the servers
+    are compared on the same two cores, and someone else's work skews them unevenly. Returns
+    the busy share last seen, which the results report."""
+    deadline = time.monotonic() + limit_s
+    share = _busy_fraction()
+    while share > busy and time.monotonic() < deadline:
+        print(f"waiting for a quiet machine: {share:.0%} busy", file=sys.stderr)
+        share = _busy_fraction(5.0)
+    return share

@@ -19,27 +19,39 @@ import floor
 import report
 import servers
 from load import Load, Result, measure
-from prerequisites import ensure_kserve, ensure_wrk
+from prerequisites import ensure_kserve, ensure_wrk, wait_for_quiet
 from training import TrainingJob
-from workloads import BULK, JSON, NPY, SINGLE, TRAINING, write_bodies, write_checkpoint
+from workloads import (
+    BEFORE_TRAINING,
+    BULK,
+    JSON,
+    NPY,
+    SINGLE,
+    TRAINING,
+    write_bodies,
+    write_checkpoint,
+)
 
 # BENCH_RUNS and BENCH_SECONDS shorten a trial run; the README's table uses the defaults.
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 WARMUP_SECONDS = 1
+V1, V2 = "/v1/models/lstm:predict", "/v2/models/lstm/infer"
+BOTH = (SINGLE, BULK)
 # (row label, server, path, body kind, content type, workloads)
 ROWS = [
-    ("naive FastAPI", "naive", "/predict", "inputs", JSON, (SINGLE, BULK)),
-    ("KServe v1", "kserve-1", "/v1/models/lstm:predict", "instances", JSON, (SINGLE, BULK)),
-    ("KServe v2", "kserve-1", "/v2/models/lstm/infer", "v2", JSON, (SINGLE, BULK)),
-    ("lstm-serve JSON", "ours-1", "/v1/predict", "inputs", JSON, (SINGLE, BULK)),
+    ("naive FastAPI", "naive", "/predict", "inputs", JSON, BOTH),
+    ("KServe v1", "kserve-1", V1, "instances", JSON, BOTH),
+    ("KServe v2", "kserve-1", V2, "v2", JSON, BOTH),
+    ("KServe v1, 1 torch thread", "kserve-1t", V1, "instances", JSON, BOTH),
+    ("KServe v2, 1 torch thread", "kserve-1t", V2, "v2", JSON, BOTH),
+    ("lstm-serve JSON", "ours-1", "/v1/predict", "inputs", JSON, BOTH),
     ("lstm-serve .npy", "ours-1", "/v1/predict", "npy", NPY, (BULK,)),
-    ("KServe v1, 2 workers", "kserve-2", "/v1/models/lstm:predict", "instances", JSON,
-     (SINGLE, BULK)),
-    ("KServe v2, 2 workers", "kserve-2", "/v2/models/lstm/infer", "v2", JSON, (SINGLE, BULK)),
-    ("lstm-serve JSON, 2 workers", "ours-2", "/v1/predict", "inputs", JSON, (SINGLE, BULK)),
+    ("KServe v1, 2 workers of 1 torch thread", "kserve-2t", V1, "instances", JSON, BOTH),
+    ("KServe v2, 2 workers of 1 torch thread", "kserve-2t", V2, "v2", JSON, BOTH),
+    ("lstm-serve JSON, 2 workers", "ours-2", "/v1/predict", "inputs", JSON, BOTH),
     ("lstm-serve .npy, 2 workers", "ours-2", "/v1/predict", "npy", NPY, (BULK,)),
-]  # fmt: skip
+]
 Measurements = dict[tuple[str, str], list[Result]]
 
 
@@ -47,8 +59,9 @@ def start_all(checkpoint: Path, work: Path) -> dict[str, servers.Server]:
     started: dict[str, servers.Server] = {}
     starts: dict[str, Callable[[], servers.Server]] = {
         "naive": lambda: servers.naive(checkpoint, 8601, work / "naive.log"),
-        "kserve-1": lambda: servers.kserve(checkpoint, 8611, 1, work / "kserve-1.log"),
-        "kserve-2": lambda: servers.kserve(checkpoint, 8621, 2, work / "kserve-2.log"),
+        "kserve-1": lambda: servers.kserve(checkpoint, 8611, 1, False, work / "kserve-1.log"),
+        "kserve-1t": lambda: servers.kserve(checkpoint, 8651, 1, True, work / "kserve-1t.log"),
+        "kserve-2t": lambda: servers.kserve(checkpoint, 8621, 2, True, work / "kserve-2t.log"),
         "ours-1": lambda: servers.ours(checkpoint, 8631, 1, work / "var-1", work / "ours-1.log"),
         "ours-2": lambda: servers.ours(checkpoint, 8641, 2, work / "var-2", work / "ours-2.log"),
     }
@@ -81,15 +94,20 @@ def rounds(started: dict[str, servers.Server], bodies: dict[tuple[str, str], Pat
     return results
 
 
-def with_training(server: servers.Server, bodies: dict[tuple[str, str], Path]) -> list[Result]:
-    """(a) on our server, RUNS times, while one training job runs in its worker process."""
+def with_training(
+    server: servers.Server, bodies: dict[tuple[str, str], Path]
+) -> tuple[list[Result], list[Result]]:
+    """(a) on our server RUNS times, then RUNS times more while a training job runs in its
+    worker process: a pair measured minutes apart at most, under the same background."""
     load = Load(server.url + "/v1/predict", bodies[SINGLE.key, "inputs"], JSON,
                 TRAINING.connections)  # fmt: skip
+    measure(load, WARMUP_SECONDS)
+    before = [measure(load, SECONDS) for _ in range(RUNS)]
     with TrainingJob(server.url, servers.TOKEN) as job:
         measure(load, WARMUP_SECONDS)
-        results = [measure(load, SECONDS) for _ in range(RUNS)]
+        during = [measure(load, SECONDS) for _ in range(RUNS)]
         job.check_still_running()
-    return results
+    return before, during
 
 
 def median(results: list[Result]) -> Result:
@@ -100,20 +118,22 @@ def median(results: list[Result]) -> Result:
 def main() -> None:
     ensure_wrk()
     ensure_kserve()
-    load_average = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="lstm-serve-bench-"))
     checkpoint = write_checkpoint(work)
     bodies = write_bodies(work)
-    floors = {batch: floor.microseconds_per_sequence(checkpoint, batch) for batch in (1, 256)}
     started = start_all(checkpoint, work)
+    busy = wait_for_quiet()
+    floors = {batch: floor.microseconds_per_sequence(checkpoint, batch) for batch in (1, 256)}
     try:
         report.check_answers(started, bodies)
         results = rounds(started, bodies)
-        results["lstm-serve JSON", TRAINING.key] = with_training(started["ours-1"], bodies)
+        before, during = with_training(started["ours-1"], bodies)
+        results["lstm-serve JSON", BEFORE_TRAINING.key] = before
+        results["lstm-serve JSON", TRAINING.key] = during
     finally:
         stop_all(started)
     medians = {key: median(values) for key, values in results.items()}
-    text = report.markdown(medians, floors, RUNS, SECONDS, load_average)
+    text = report.markdown(medians, floors, RUNS, SECONDS, busy)
     print(text)
     (Path(__file__).resolve().parent / "results.md").write_text(text)
 

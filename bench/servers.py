@@ -65,10 +65,13 @@ def naive(checkpoint: Path, port: int, log: Path) -> Server:
     return start("naive", command, port, "/docs", {"CHECKPOINT": str(checkpoint)}, log)
 
 
-def kserve(checkpoint: Path, port: int, workers: int, log: Path) -> Server:
+def kserve(checkpoint: Path, port: int, workers: int, one_thread: bool, log: Path) -> Server:
+    """KServe's defaults, or one torch thread per worker (OMP_NUM_THREADS=1): with its default
+    of one thread per core, two workers on two cores oversubscribe OpenMP and collapse."""
     command = [str(KSERVE_PYTHON), "kserve_server.py", str(checkpoint), "--http_port", str(port),
                "--grpc_port", str(port + 1), "--workers", str(workers)]  # fmt: skip
-    return start(f"kserve-{workers}", command, port, "/v2/models/lstm/ready", {}, log)
+    env = {"OMP_NUM_THREADS": "1"} if one_thread else {}
+    return start(f"kserve-{workers}", command, port, "/v2/models/lstm/ready", env, log)
 
 
 def ours(checkpoint: Path, port: int, workers: int, data_dir: Path, log: Path) -> Server:

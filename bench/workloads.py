@@ -24,6 +24,7 @@ class Workload:
 
 SINGLE = Workload("a", "(a) 1 sequence/request, 16 connections", 1, 16)
 BULK = Workload("b", "(b) 256 sequences/request, 4 connections", 256, 4)
+BEFORE_TRAINING = Workload("c0", "(a) again, just before (c)", 1, 16)
 TRAINING = Workload("c", "(c) = (a) while a training job runs", 1, 16)
 
 JSON, NPY = "application/json", "application/x-npy"

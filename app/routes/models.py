@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict
 
 import anyio.to_thread
@@ -22,6 +23,7 @@ from app.store import ModelVersion
 from model.errors import CheckpointError
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
+logger = logging.getLogger(__name__)
 
 
 def _info(stored: ModelVersion, active: str | None) -> ModelVersionInfo:
@@ -78,4 +80,6 @@ async def activate_model(
         raise UnknownModelVersion(exc.message, ("version",)) from exc
     except CheckpointError as exc:
         raise ModelUnavailable(f"model version {version} cannot be loaded: {exc.problem}") from exc
+    fields = {"event": "model_activated", "version": version, "previous": previous}
+    logger.info("model version %s activated (was %s)", version, previous, extra=fields)
     return ActivateResponse(active=version, previous=previous)

@@ -12,9 +12,10 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+import torch
 
 from app.arrays import Batch
-from app.batching import ALONE, Batcher, BatchLimits
+from app.batching import ALONE, Batcher, BatchLimits, batcher_for
 from app.config import Settings
 from app.dependencies import Services
 from app.errors import NotReady
@@ -37,6 +38,7 @@ class RecordingPredictor(TorchPredictor):
         self.pause_s = pause_s
         self.calls: list[int] = []
         self.threads: set[int] = set()
+        self.torch_threads: set[int] = set()
 
     def forward(
         self,
@@ -47,6 +49,7 @@ class RecordingPredictor(TorchPredictor):
     ) -> RawOutput:
         self.calls.append(x.shape[0])
         self.threads.add(threading.get_ident())
+        self.torch_threads.add(torch.get_num_threads())
         time.sleep(self.pause_s)  # blocks its thread, as a long forward pass does
         return super().forward(x, lengths, state, return_steps)
 
@@ -185,6 +188,16 @@ async def test_the_event_loop_runs_while_the_model_does_in_its_own_thread() -> N
     await batcher.close()
     assert ticks >= 10
     assert predictor.threads == set(initialised) and threading.get_ident() not in initialised
+
+
+async def test_settings_turn_batching_off_and_set_torch_threads(settings: Settings) -> None:
+    predictor, before = RecordingPredictor(), torch.get_num_threads()
+    batcher = batcher_for(settings.model_copy(update={"batching": False, "torch_threads": 2}))
+    batcher.start()
+    await run_all(batcher, predictor, [batch([2]), batch([3]), batch([1, 1])])
+    await batcher.close()
+    torch.set_num_threads(before)  # the setting is process-wide: leave it as it was
+    assert sorted(predictor.calls) == [1, 1, 2] and predictor.torch_threads == {2}
 
 
 @pytest.fixture

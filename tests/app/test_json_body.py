@@ -52,7 +52,10 @@ def test_plain_bodies_take_the_fast_path_to_the_same_arrays(body: dict[str, Any]
         b'{"inputs": [[[1.0, true, 2.0]]], "return_state": true}',  # numpy would read 1.0
         b'{"inputs": [[[1.0, 2.0, 3.0]]], "state": {"h": [[[false]]], "c": [[[0]]]}}',
         b'{"inputs": [[[1.0, null, 3.0]]]}',
-        b'{"inputs": [[[1.0, "2", 3.0]]]}',
+        b'{"inputs": [[[1.0, "2", 3.0]]]}',  # numpy would read 2.0
+        b'{"inputs": [[[1.0, "nan", 3.0]]], "model_version": "1"}',
+        b'{"inputs": [[[1.0, {"a": 1}, 3.0]]]}',
+        b'{"inputs": [[[1.0, 2.0, 3.0]]], "model_version": "a\\"b"}',  # fine, but unsure
         b'{"inputs": [[[1.0, 2.0, 3.4028235e38]]]}',  # rounds to float32's largest; refused
         b'{"inputs": [[[1.0, 2.0]], [[1.0, 2.0, 3.0]]]}',  # steps of two sizes
         b'{"inputs": [[[1.0, 2.0, 3.0]]], "session_id": "true-story"}',  # fine, but unsure

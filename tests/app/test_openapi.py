@@ -14,9 +14,11 @@ from tests.bad_requests import AUTH
 pytestmark = pytest.mark.anyio
 
 ERROR_REF = "#/components/schemas/ErrorResponse"
+V2_ERROR_REF = "#/components/schemas/V2Error"  # the Open Inference Protocol's error shape
 EXPECTED = {
     ("get", "/healthz"): set(),
     ("get", "/readyz"): {"503"},
+    ("get", "/metrics"): set(),
     ("post", "/v1/predict"): {"400", "404", "409", "413", "415", "422", "503"},
     ("get", "/v1/models"): {"503"},
     ("get", "/v1/models/{version}"): {"404", "422", "503"},
@@ -30,6 +32,15 @@ EXPECTED = {
     ("post", "/v1/datasets"): {"401", "403", "413", "415", "422", "503"},
     ("get", "/v1/datasets"): {"503"},
     ("get", "/v1/datasets/{dataset_id}"): {"404", "422", "503"},
+    ("get", "/v2"): set(),
+    ("get", "/v2/health/live"): set(),
+    ("get", "/v2/health/ready"): {"503"},
+    ("get", "/v2/models/{name}"): {"404", "503"},
+    ("get", "/v2/models/{name}/versions/{version}"): {"404", "503"},
+    ("get", "/v2/models/{name}/ready"): {"404", "503"},
+    ("get", "/v2/models/{name}/versions/{version}/ready"): {"404", "409", "503"},
+    ("post", "/v2/models/{name}/infer"): {"400", "404", "409", "413", "503"},
+    ("post", "/v2/models/{name}/versions/{version}/infer"): {"400", "404", "409", "413", "503"},
 }
 MANAGEMENT = {
     ("post", "/v1/models/{version}/activate"),
@@ -57,9 +68,10 @@ async def test_every_route_declares_its_errors(client: httpx.AsyncClient) -> Non
     for key, operation in found.items():
         errors = {code for code in operation["responses"] if code.startswith(("4", "5"))}
         assert errors == EXPECTED[key], key
+        ref = V2_ERROR_REF if key[1].startswith("/v2") else ERROR_REF
         for code in errors:
             schema = operation["responses"][code]["content"]["application/json"]["schema"]
-            assert schema == {"$ref": ERROR_REF}
+            assert schema == {"$ref": ref}
         assert operation["description"] and operation["tags"]
         assert ("security" in operation) == (key in MANAGEMENT), key
     assert "HTTPValidationError" not in document["components"]["schemas"]

@@ -1,6 +1,7 @@
 """The Docker image, built and run for real (podman through ../shared/tools/container, since this
-machine has no Docker engine): health, predictions from the host, a training job with the token,
-a restart on the same /data volume, and a non-root process.
+machine has no Docker engine): health, predictions from the host, a training job with the token
+read from a mounted secret file, a restart on the same /data volume (the token from the
+environment then), a non-root process, and a log of JSON lines with request ids and no token.
 
 Selected with `pytest -m container` (`make test-container`); it needs root for podman."""
 
@@ -19,6 +20,7 @@ import httpx
 import pytest
 
 from tests.integration.conftest import free_port
+from tests.observability import access_lines, log_lines
 from tests.training_jobs import SMALL_JOB, settled
 
 pytestmark = pytest.mark.container
@@ -28,6 +30,7 @@ CONTAINER = ROOT.parent / "shared" / "tools" / "container"
 IMAGE = "lstm-serve:test"
 RUNTIME_UID = 10001  # the Dockerfile's USER
 TOKEN = "container-test-token"
+SECRET_PATH = "/run/secrets/lstm_token"  # where Docker (compose, swarm) mounts a secret
 
 
 def _container(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -83,29 +86,51 @@ def data_volume(tmp_path: Path) -> Iterator[Path]:
     shutil.rmtree(volume, ignore_errors=True)
 
 
-def _start(image: str, volume: Path, port: int) -> Running:
+@pytest.fixture
+def token_file(tmp_path: Path) -> Path:
+    """The token as a Docker secret would hold it: a file only the service's user reads."""
+    path = tmp_path / "lstm_token"
+    path.write_text(f"{TOKEN}\n")
+    os.chown(path, RUNTIME_UID, RUNTIME_UID)
+    path.chmod(0o600)
+    return path
+
+
+def _start(image: str, volume: Path, port: int, token_file: Path | None = None) -> Running:
+    """The token from `token_file`, mounted as a secret; without one, from the environment."""
     name = f"lstm-serve-test-{uuid.uuid4().hex[:8]}"
+    token = ["-e", f"LSTM_SERVE_API_TOKEN={TOKEN}"]
+    if token_file is not None:
+        secret = f"{token_file}:{SECRET_PATH}:ro"
+        token = ["-v", secret, "-e", f"LSTM_SERVE_API_TOKEN_FILE={SECRET_PATH}"]
     _container(
-        "run", image, name, "-e", f"LSTM_SERVE_PORT={port}", "-e", f"LSTM_SERVE_API_TOKEN={TOKEN}",
-        "-v", f"{volume}:/data",
+        "run", image, name, "-e", f"LSTM_SERVE_PORT={port}", *token, "-v", f"{volume}:/data",
     )  # fmt: skip
     running = Running(name, port)
     running.wait_healthy()
     return running
 
 
-def test_image_serves_persists_and_runs_as_non_root(image: str, data_volume: Path) -> None:
+def test_image_serves_persists_and_runs_as_non_root(
+    image: str, data_volume: Path, token_file: Path
+) -> None:
     port = free_port()
-    first = _start(image, data_volume, port)
+    first = _start(image, data_volume, port, token_file)
     try:
         assert _container("exec", first.name, "id", "-u").stdout.strip() == str(RUNTIME_UID)
         with httpx.Client(base_url=first.url, timeout=30) as client:
-            answer = client.post("/v1/predict", json={"inputs": [[[80.0], [60.0], [40.0]]]})
+            answer = client.post(
+                "/v1/predict", json={"inputs": [[[80.0], [60.0], [40.0]]]},
+                headers={"X-Request-ID": "container-predict-1"},
+            )  # fmt: skip
             assert answer.status_code == 200, answer.text
             assert answer.json()["model"]["version"] == "1"
+            assert answer.headers["x-request-id"] == "container-predict-1"
             job = _train(client)
             assert job["state"] == "succeeded" and job["model_version"] == "2"
             before = {path: client.get(path).json() for path in ("/v1/models", "/v1/train")}
+            assert "lstm_serve_requests_total" in client.get("/metrics").text
+        _check_log(first.name)
     finally:
         _container("stop", first.name, check=False)
     assert (data_volume / "lstm-serve.db").exists()
@@ -114,8 +139,25 @@ def test_image_serves_persists_and_runs_as_non_root(image: str, data_volume: Pat
         with httpx.Client(base_url=second.url, timeout=30) as client:
             assert {path: client.get(path).json() for path in before} == before
             assert client.get(f"/v1/train/{job['id']}").json()["state"] == "succeeded"
+            activated = client.post(
+                "/v1/models/2/activate", headers={"Authorization": f"Bearer {TOKEN}"}
+            )
+            assert activated.status_code == 200, activated.text
     finally:
         _container("stop", second.name, check=False)
+
+
+def _check_log(name: str) -> None:
+    """JSON lines (the image sets LSTM_SERVE_LOG_FORMAT=json), one access line per request with
+    its id, the job's lifecycle, and never the token."""
+    text = _container("logs", name).stdout
+    lines = log_lines(text)  # every line parses
+    access = {line["request_id"]: line for line in access_lines(text)}
+    assert access["container-predict-1"]["route"] == "/v1/predict"
+    assert access["container-predict-1"]["status"] == 200
+    events = {line.get("event") for line in lines}
+    assert {"job_queued", "job_started", "job_finished", "job_activation"} <= events
+    assert TOKEN not in text and "Bearer" not in text
 
 
 def _train(client: httpx.Client) -> dict[str, object]:

@@ -18,6 +18,7 @@ POSITIVE, NEGATIVE = GenerationMode.POSITIVE, GenerationMode.NEGATIVE
 OPERATIONS = [
     ("GET", "/healthz", [POSITIVE]),
     ("GET", "/readyz", [POSITIVE]),
+    ("GET", "/metrics", [POSITIVE]),
     ("POST", "/v1/predict", [POSITIVE, NEGATIVE]),
     ("GET", "/v1/models", [POSITIVE]),
     ("GET", "/v1/models/{version}", [POSITIVE]),
@@ -32,12 +33,34 @@ OPERATIONS = [
     ("POST", "/v1/train/{job_id}/cancel", [POSITIVE, NEGATIVE]),
     ("POST", "/v1/models/{version}/activate", [POSITIVE]),
     ("POST", "/v1/datasets", [POSITIVE]),
+    # The Open Inference Protocol.
+    ("GET", "/v2", [POSITIVE]),
+    ("GET", "/v2/health/live", [POSITIVE]),
+    ("GET", "/v2/health/ready", [POSITIVE]),
+    ("GET", "/v2/models/{name}", [POSITIVE]),
+    ("GET", "/v2/models/{name}/versions/{version}", [POSITIVE]),
+    ("GET", "/v2/models/{name}/ready", [POSITIVE]),
+    ("GET", "/v2/models/{name}/versions/{version}/ready", [POSITIVE]),
+    ("POST", "/v2/models/{name}/infer", [POSITIVE, NEGATIVE]),
+    ("POST", "/v2/models/{name}/versions/{version}/infer", [POSITIVE, NEGATIVE]),
 ]
 CASES = [(method, path, mode) for method, path, modes in OPERATIONS for mode in modes]
 # A schema-valid predict request still gets 422 when its steps do not have the model's
 # input_size, or 413 over a limit: sizes the document cannot know, since they depend on the
-# model version. Every other check still applies to it.
-EXCLUDED = {"/v1/predict": [positive_data_acceptance]}
+# model version. Every other check still applies to it. So with infer, whose path also names
+# the model.
+EXCLUDED = {
+    path: [positive_data_acceptance]
+    for path in (
+        "/v1/predict",
+        "/v2/models/{name}/infer",
+        "/v2/models/{name}/versions/{version}/infer",
+    )
+}
+
+# A generated model name is never the served one: on this path the served one is put in, so
+# that the bodies reach the parsers (the versioned path keeps the generated names).
+SERVED = {"/v2/models/{name}/infer": {"name": "lstm"}}
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +87,7 @@ def test_operation_conforms(
     @settings(max_examples=100, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck))  # fmt: skip
     def check(case: schemathesis.Case) -> None:
+        case.path_parameters = {**(case.path_parameters or {}), **SERVED.get(path, {})}
         case.call_and_validate(base_url=server.url, excluded_checks=EXCLUDED.get(path, []))
 
     check()
