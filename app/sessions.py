@@ -36,6 +36,7 @@ class Session:
     last_used: float
     kept: Kept | None = None  # None until a request of the session succeeds
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    ended: bool = False  # deleted or ended: never saved again, waiters move to a new session
 
 
 class SessionStore:
@@ -57,15 +58,21 @@ class SessionStore:
     async def hold(self, session_id: str) -> AsyncIterator[Session]:
         """The session under its lock; a new one when unknown. A session whose first request
         failed is forgotten, so a failed start leaves nothing behind."""
-        session = self._touch(session_id)
-        async with session.lock:
-            try:
-                yield session
-            finally:
-                if session.kept is None and self._sessions.get(session_id) is session:
-                    del self._sessions[session_id]
+        while True:
+            session = self._touch(session_id)
+            async with session.lock:
+                if session.ended:  # ended while this request waited: start over on a new one
+                    continue
+                try:
+                    yield session
+                finally:
+                    if session.kept is None and self._sessions.get(session_id) is session:
+                        del self._sessions[session_id]
+                return
 
     def save(self, session: Session, version: str, state: LSTMState) -> None:
+        if session.ended:  # DELETE came while the request ran: it answers, nothing is kept
+            return
         session.kept = Kept(version, state)
         session.last_used = self._clock()
         # Put back too: the session may have been evicted while its request ran.
@@ -74,16 +81,18 @@ class SessionStore:
         self._evict()
 
     def end(self, session: Session) -> None:
-        """Forget a session after its last request; a request still waiting on its lock finds
-        it new."""
-        session.kept = None
+        """Forget a session, after its last request or on DELETE; a request still waiting on its
+        lock starts a new session of the same id, and one still running keeps nothing."""
+        session.ended, session.kept = True, None
         if self._sessions.get(session.id) is session:
             del self._sessions[session.id]
 
     def delete(self, session_id: str) -> None:
         self._expire()
-        if self._sessions.pop(session_id, None) is None:
+        session = self._sessions.get(session_id)
+        if session is None:
             raise UnknownSession(f"no session {session_id!r}", ("session_id",))
+        self.end(session)
 
     def _touch(self, session_id: str) -> Session:
         self._expire()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
 
@@ -80,3 +82,24 @@ async def test_delete_unknown_session_raises(clock: FakeClock) -> None:
     await start(store, "a")
     store.delete("a")
     assert "a" not in store
+
+
+async def test_delete_while_a_request_runs_keeps_nothing_and_waiters_start_anew(
+    clock: FakeClock,
+) -> None:
+    store = SessionStore(ttl_seconds=10, max_sessions=5, clock=clock)
+    await start(store, "a")
+    running = store.hold("a")
+    session = await running.__aenter__()  # a request of "a" is running
+    waiter = asyncio.create_task(_kept_version_seen_by_next_request(store, "a"))
+    await asyncio.sleep(0)  # the next request now waits on the session's lock
+    store.delete("a")
+    store.save(session, "9", STATE)  # the running request finishes after the DELETE
+    await running.__aexit__(None, None, None)
+    assert await waiter is None  # it started a new session, not the deleted one's state
+    assert "a" not in store  # and, having saved nothing, left nothing behind
+
+
+async def _kept_version_seen_by_next_request(store: SessionStore, session_id: str) -> str | None:
+    async with store.hold(session_id) as session:
+        return None if session.kept is None else session.kept.version
