@@ -161,8 +161,9 @@ def test_sigterm_under_load_loses_no_accepted_request(tmp_path: Path, checkpoint
     # No request that reached the app went unanswered: every one the server logged came back.
     assert {o.request_id for o in unanswered} & set(served) == set()
     assert set(served) == {o.request_id for o in answered} and set(served.values()) == {200}
-    # Those never reached the app: refused at connect, or closed before the server read them.
-    assert {o.error for o in unanswered} <= {"ConnectError", "RemoteProtocolError"}
+    # Those never reached the app: refused at connect, or an idle keep-alive connection that the
+    # server closed as the client sent on it (RemoteProtocolError or ReadError, by the timing).
+    assert {o.error for o in unanswered} <= {"ConnectError", "RemoteProtocolError", "ReadError"}
     stored = JobStore(data_dir).get(job["id"])
     assert stored is not None and stored.state == "interrupted"
     assert stored.error is not None and "the server shut down" in stored.error["message"]
