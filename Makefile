@@ -39,7 +39,7 @@ test-container: $(STAMP)  ## build and run the Docker image (podman; needs root)
 pretrained: $(STAMP)  ## rebuild model/pretrained/sunspots.safetensors
 	$(BIN)/python scripts/train_sunspots.py
 
-bench: $(STAMP)  ## throughput against a naive server and KServe (~7 min; writes bench/results.md)
+bench: $(STAMP)  ## throughput against a naive server and KServe (~8 min; writes bench/results.md)
 	$(BIN)/python bench/run.py
 
 lock:  ## pin the runtime dependencies the Docker image installs (requirements.lock)

@@ -119,15 +119,28 @@ def _targets(m: Medians) -> list[str]:
     return [f"- {'met' if ok else 'MISSED'}: {name}" for name, ok in checks]
 
 
-def markdown(medians: Medians, floors: dict[int, float], runs: int, seconds: int,
-             busy: float) -> str:  # fmt: skip
+def _spread(results: dict[tuple[str, str], list[Result]]) -> list[str]:
+    """Every run of the two-worker rows: uvicorn's workers share one listening socket, and
+    whichever accepts first may take all of wrk's connections, so a run measures two workers
+    or one. Both servers draw that lot."""
+    lines = []
+    for (label, workload), runs in results.items():
+        if "2 workers" in label:
+            rates = ", ".join(f"{run.requests_per_s:,.0f}" for run in runs)
+            lines.append(f"- {label}, ({workload}): {rates} req/s")
+    return lines
+
+
+def markdown(medians: Medians, results: dict[tuple[str, str], list[Result]],
+             floors: dict[int, float], runs: int, seconds: int, others: float) -> str:  # fmt: skip
     floor = "; ".join(f"batch {batch}: {us:.1f} µs per sequence ({1e6 / us:,.0f} seq/s)"
                       for batch, us in floors.items())  # fmt: skip
     lines = [
-        f"Measured {datetime.date.today().isoformat()} by `make bench` on {_machine()}; "
-        f"other processes kept the CPUs {busy:.0%} busy just before the run.",
+        f"Measured {datetime.date.today().isoformat()} by `make bench` on {_machine()}.",
         f"Load: {_generator()}. Each cell: the median of {runs} runs of {seconds} s, "
-        "round by round over all servers, after a warm-up.",
+        "round by round over all servers, each after a warm-up; a run during which other "
+        f"processes took over 10% of the CPUs was taken again (the most they took in a run "
+        f"kept: {others:.0%}).",
         "",
         f"Raw model (torch forward pass alone, one thread): {floor}.",
         "",
@@ -135,5 +148,8 @@ def markdown(medians: Medians, floors: dict[int, float], runs: int, seconds: int
         "",
         "Targets:",
         *_targets(medians),
+        "",
+        "Each run of the two-worker rows:",
+        *_spread(results),
     ]
     return "\n".join(lines) + "\n"

@@ -20,6 +20,7 @@ import report
 import servers
 from load import Load, Result, measure
 from prerequisites import ensure_kserve, ensure_wrk, wait_for_quiet
+from quiet import groups_of, undisturbed
 from training import TrainingJob
 from workloads import (
     BEFORE_TRAINING,
@@ -80,32 +81,44 @@ def stop_all(started: dict[str, servers.Server]) -> None:
         servers.stop(server)
 
 
-def rounds(started: dict[str, servers.Server], bodies: dict[tuple[str, str], Path]) -> Measurements:
+def taken(server: servers.Server, load: Load, label: str, shares: list[float]) -> Result:
+    """One measurement after a warm-up, taken again while other processes disturb it; the
+    share of the CPUs they used during the one kept goes to `shares`."""
+
+    def run() -> Result:
+        measure(load, WARMUP_SECONDS)
+        return measure(load, SECONDS)
+
+    result, share = undisturbed(groups_of(server.process.pid), run, label)
+    shares.append(share)
+    print(f"{label}: {result}, others {share:.0%}", file=sys.stderr)
+    return result
+
+
+def rounds(
+    started: dict[str, servers.Server], bodies: dict[tuple[str, str], Path], shares: list[float]
+) -> Measurements:
     results: Measurements = defaultdict(list)
     for run in range(RUNS):
         for label, key, path, kind, content_type, workloads in ROWS:
             for workload in workloads:
                 load = Load(started[key].url + path, bodies[workload.key, kind], content_type,
                             workload.connections)  # fmt: skip
-                measure(load, WARMUP_SECONDS)
-                result = measure(load, SECONDS)
-                results[label, workload.key].append(result)
-                print(f"run {run + 1}/{RUNS} {label} {workload.key}: {result}", file=sys.stderr)
+                name = f"run {run + 1}/{RUNS} {label} {workload.key}"
+                results[label, workload.key].append(taken(started[key], load, name, shares))
     return results
 
 
 def with_training(
-    server: servers.Server, bodies: dict[tuple[str, str], Path]
+    server: servers.Server, bodies: dict[tuple[str, str], Path], shares: list[float]
 ) -> tuple[list[Result], list[Result]]:
     """(a) on our server RUNS times, then RUNS times more while a training job runs in its
     worker process: a pair measured minutes apart at most, under the same background."""
     load = Load(server.url + "/v1/predict", bodies[SINGLE.key, "inputs"], JSON,
                 TRAINING.connections)  # fmt: skip
-    measure(load, WARMUP_SECONDS)
-    before = [measure(load, SECONDS) for _ in range(RUNS)]
+    before = [taken(server, load, "before training", shares) for _ in range(RUNS)]
     with TrainingJob(server.url, servers.TOKEN) as job:
-        measure(load, WARMUP_SECONDS)
-        during = [measure(load, SECONDS) for _ in range(RUNS)]
+        during = [taken(server, load, "while training", shares) for _ in range(RUNS)]
         job.check_still_running()
     return before, during
 
@@ -122,18 +135,19 @@ def main() -> None:
     checkpoint = write_checkpoint(work)
     bodies = write_bodies(work)
     started = start_all(checkpoint, work)
-    busy = wait_for_quiet()
+    wait_for_quiet()
     floors = {batch: floor.microseconds_per_sequence(checkpoint, batch) for batch in (1, 256)}
     try:
         report.check_answers(started, bodies)
-        results = rounds(started, bodies)
-        before, during = with_training(started["ours-1"], bodies)
+        shares: list[float] = []
+        results = rounds(started, bodies, shares)
+        before, during = with_training(started["ours-1"], bodies, shares)
         results["lstm-serve JSON", BEFORE_TRAINING.key] = before
         results["lstm-serve JSON", TRAINING.key] = during
     finally:
         stop_all(started)
     medians = {key: median(values) for key, values in results.items()}
-    text = report.markdown(medians, floors, RUNS, SECONDS, busy)
+    text = report.markdown(medians, results, floors, RUNS, SECONDS, max(shares))
     print(text)
     (Path(__file__).resolve().parent / "results.md").write_text(text)
 
