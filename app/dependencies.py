@@ -56,11 +56,11 @@ async def get_runner(services: ServicesDep) -> Batcher:
     return services.runner
 
 
-def get_jobs(services: ServicesDep) -> JobRunner:
+async def get_jobs(services: ServicesDep) -> JobRunner:
     return services.jobs
 
 
-def get_datasets(services: ServicesDep) -> DatasetStore:
+async def get_datasets(services: ServicesDep) -> DatasetStore:
     return services.datasets
 
 
@@ -83,8 +83,9 @@ def is_json(media_type: str) -> bool:
     )
 
 
-def require_json(request: Request) -> None:
-    """415 unless the body is declared JSON."""
+async def require_json(request: Request) -> None:
+    """415 unless the body is declared JSON. Async, like every dependency here: FastAPI runs a
+    plain `def` dependency in its thread pool, a thread hop per request."""
     media_type = body_media_type(request)
     if not is_json(media_type):
         raise UnsupportedMediaType(
