@@ -1,45 +1,58 @@
 # Everyday targets. The first `make serve` or `make test` creates .venv and installs into it.
-PYTHON ?= python3.11
+# Any CPython from 3.11 up; 3.11 first, for which PyTorch's CPU wheel may already be on the disk.
+PYTHON ?= $(shell for p in python3.11 python3.12 python3.13 python3.14 python3; do \
+	command -v $$p >/dev/null && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	&& echo $$p && break; done)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# Stamps: what is installed. Serving needs the runtime dependencies only; the checks need the dev
+# extra (test clients, linters, the docs site) as well.
+RUNTIME := $(VENV)/.runtime-installed
+DEV := $(VENV)/.dev-installed
 
-.PHONY: install serve test test-container lint format typecheck pytest pretrained bench lock clean
+.PHONY: install serve test test-container lint format typecheck pytest docs pretrained bench lock clean
 
-$(STAMP): pyproject.toml
+$(RUNTIME): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+$(DEV): $(RUNTIME)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
-	touch $(STAMP)
+	touch $@
 
-install: $(STAMP)
+install: $(DEV)
 
-serve: $(STAMP)  ## start the service on 127.0.0.1:8000 (the shipped sunspot model on a new data dir)
+serve: $(RUNTIME)  ## start the service on 127.0.0.1:8000 (the shipped sunspot model on a new data dir)
 	$(BIN)/lstm-serve serve
 
-test: lint typecheck pytest  ## everything CI runs
+test: lint typecheck docs pytest  ## everything CI runs
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/hadolint Dockerfile
 
-format: $(STAMP)
+format: $(DEV)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-typecheck: $(STAMP)
+typecheck: $(DEV)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(DEV)
 	$(BIN)/pytest
 
-test-container: $(STAMP)  ## build and run the Docker image (podman; needs root)
+docs: $(DEV)  ## build the documentation site into site/ (any warning or broken link fails)
+	$(BIN)/mkdocs build --strict
+
+test-container: $(DEV)  ## build and run the Docker image (podman; needs root)
 	$(BIN)/pytest -m container -s
 
-pretrained: $(STAMP)  ## rebuild model/pretrained/sunspots.safetensors
+pretrained: $(DEV)  ## rebuild model/pretrained/sunspots.safetensors
 	$(BIN)/python scripts/train_sunspots.py
 
-bench: $(STAMP)  ## throughput against a naive server and KServe (~8 min; writes bench/results.md)
+bench: $(DEV)  ## throughput against a naive server and KServe (~8 min; writes bench/results.md)
 	$(BIN)/python bench/run.py
 
 lock:  ## pin the runtime dependencies the Docker image installs (requirements.lock)

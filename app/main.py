@@ -14,21 +14,22 @@ from importlib.metadata import version
 import anyio.to_thread
 from fastapi import FastAPI
 
-from app.access import AccessLog
-from app.auth import load_token_check
-from app.batching import batcher_for
-from app.collector import startup_objects_frozen
-from app.config import Settings, get_settings
-from app.datasets import DatasetStore
-from app.dependencies import Services
-from app.errors import install_error_handlers
-from app.job_store import JobStore
-from app.jobs import JobRunner, Launcher, launch_worker
-from app.limits import BodySizeLimit
-from app.metrics import Metrics
-from app.registry import open_registry
-from app.routes import datasets, health, models, operations, predict, sessions, train, v2
-from app.sessions import Clock, SessionStore
+from app.api.access_log import AccessLog
+from app.api.body_limit import BodySizeLimit
+from app.api.errors import install_error_handlers
+from app.api.routes import datasets, health, models, operations, predict, sessions, train, v2
+from app.core.settings import Settings, get_settings
+from app.core.token import load_token_check
+from app.observability.collector import startup_objects_frozen
+from app.observability.metrics import Metrics
+from app.registry.models import open_registry
+from app.serving.batcher import batcher_for
+from app.serving.checked_input import RequestLimits
+from app.serving.services import Services
+from app.serving.sessions import Clock, SessionStore
+from app.training.datasets import DatasetStore
+from app.training.runner import JobRunner, Launcher, launch_worker
+from app.training.store import JobStore
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +80,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await jobs.start()
     batcher = batcher_for(settings, on_batch=app.state.metrics.observe_batch)
     batcher.start()
-    app.state.services = Services(registry, session_store, batcher, jobs, dataset_store)
+    limits = RequestLimits.from_settings(settings)
+    app.state.services = Services(registry, session_store, batcher, jobs, dataset_store, limits)
     active = registry.get(None)
     logger.info(
         "serving %s version %s (%s backend)", settings.model_name, active.version, settings.backend

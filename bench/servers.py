@@ -92,7 +92,7 @@ def ours(checkpoint: Path, port: int, workers: int, data_dir: Path, log: Path) -
 
 _IMPORT = """import sys
 from pathlib import Path
-from app.config import Settings
-from app.registry import open_registry
+from app.core.settings import Settings
+from app.registry.models import open_registry
 open_registry(Settings(model=Path(sys.argv[1]), data_dir=Path(sys.argv[2])))
 """

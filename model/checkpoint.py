@@ -135,9 +135,10 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     if not Path(path).is_file():
         raise CheckpointError(source, "no such file")
     if Path(path).suffix in (".pt", ".pth"):
-        from model.torch_import import import_state_dict  # torch only for .pt files
+        from model.torch_import import read_state_dict  # torch only for .pt files
 
-        return import_state_dict(path)
+        tensors = read_state_dict(path)
+        return Checkpoint.from_tensors(tensors, source).with_metadata(imported_from=Path(path).name)
     try:
         with safetensors.safe_open(source, framework="numpy") as handle:
             header = handle.metadata() or {}

@@ -1,27 +1,42 @@
-"""LSTMConfig: the architecture every module takes. Plain data, no torch, so it loads anywhere."""
+"""LSTMConfig: the architecture every module takes. Plain data, no torch, so it loads anywhere.
+Its defaults and bounds are the ones the CLI and the HTTP schema offer."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from annotated_types import Interval
+
 from model.errors import InvalidInput
+from model.intervals import within
+
+# A new model's architecture where its user does not choose (the CLI, the HTTP schema).
+DEFAULT_HIDDEN_SIZE = 32
+DEFAULT_NUM_LAYERS = 1
+DEFAULT_DROPOUT = 0.0
+SIZE_BOUNDS = Interval(ge=1)  # input_size, hidden_size, num_layers, output_size
+DROPOUT_BOUNDS = Interval(ge=0.0, lt=1.0)
 
 
 @dataclass(frozen=True)
 class LSTMConfig:
     input_size: int
     hidden_size: int
-    num_layers: int = 1
+    num_layers: int = DEFAULT_NUM_LAYERS
     output_size: int = 1
-    dropout: float = 0.0  # between stacked LSTM layers, as nn.LSTM applies it
+    dropout: float = DEFAULT_DROPOUT  # between stacked LSTM layers, as nn.LSTM applies it
 
     def __post_init__(self) -> None:
         for name in ("input_size", "hidden_size", "num_layers", "output_size"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int)
+                or not within(SIZE_BOUNDS, value)
+            ):
                 raise InvalidInput(f"{name} must be a positive integer, got {value!r}", (name,))
-        if not 0.0 <= float(self.dropout) < 1.0:
+        if not within(DROPOUT_BOUNDS, float(self.dropout)):
             raise InvalidInput(f"dropout must be in [0, 1), got {self.dropout!r}", ("dropout",))
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Errors raised by the ML core. They carry no HTTP codes: `app/errors.py` maps them."""
+"""Errors raised by the ML core. They carry no HTTP codes: `app/api/errors.py` maps them."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""Import a plain `state_dict` saved with `torch.save(model.state_dict(), "model.pt")` from the
-classic model. `weights_only=True` refuses anything but tensors and plain containers, and there is
-no fallback to full unpickling: a file that needs it is refused."""
+"""Read a plain `state_dict` saved with `torch.save(model.state_dict(), "model.pt")` from the
+classic model, as NumPy arrays by key; `model.checkpoint` makes the checkpoint of them.
+`weights_only=True` refuses anything but tensors and plain containers, and there is no fallback
+to full unpickling: a file that needs it is refused."""
 
 from __future__ import annotations
 
@@ -9,16 +10,17 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-from model.checkpoint import Checkpoint
 from model.errors import CheckpointError
 
 # Containers that training scripts often wrap a state_dict in; unwrapped on import.
 _STATE_DICT_WRAPPERS = ("state_dict", "model_state_dict")
 
 
-def import_state_dict(path: str | Path) -> Checkpoint:
+def read_state_dict(path: str | Path) -> dict[str, np.ndarray]:
+    """The file's tensors as float32 arrays, by state-dict key."""
     source = str(path)
     try:
         loaded = torch.load(source, map_location="cpu", weights_only=True)
@@ -29,8 +31,7 @@ def import_state_dict(path: str | Path) -> Checkpoint:
             source, f"corrupt or truncated .pt file ({_first_line(exc)})"
         ) from exc
     state_dict = _unwrap(loaded, source)
-    tensors = {key: value.detach().to(torch.float32).numpy() for key, value in state_dict.items()}
-    return Checkpoint.from_tensors(tensors, source).with_metadata(imported_from=Path(source).name)
+    return {key: value.detach().to(torch.float32).numpy() for key, value in state_dict.items()}
 
 
 def _unwrap(loaded: Any, source: str) -> dict[str, torch.Tensor]:

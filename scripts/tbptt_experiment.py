@@ -27,9 +27,10 @@ import numpy as np  # noqa: E402
 
 from model.config import LSTMConfig  # noqa: E402
 from model.data import SequenceData, from_arrays, split  # noqa: E402
-from model.numpy_train import train_numpy  # noqa: E402
+from model.numpy_trainer import train_numpy  # noqa: E402
 from model.scaling import Scaler  # noqa: E402
-from model.train import TrainParams, TrainResult, train  # noqa: E402
+from model.torch_trainer import train_torch as train  # noqa: E402
+from model.train_loop import TrainParams, TrainResult  # noqa: E402
 
 
 def delayed_recall(n: int, steps: int, delay: int, seed: int) -> SequenceData:

@@ -53,7 +53,8 @@ from model.checkpoint import Checkpoint, save_checkpoint
 from model.config import LSTMConfig
 from model.data import from_arrays
 from model.torch_predictor import TorchPredictor
-from model.train import TrainParams, train
+from model.torch_trainer import train_torch as train
+from model.train_loop import TrainParams
 
 OUT = Path(__file__).resolve().parents[1] / "model" / "pretrained" / "sunspots.safetensors"
 SELECTION_SEEDS = (0, 1, 2)

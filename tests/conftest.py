@@ -1,40 +1,23 @@
-"""Shared fixtures: small random checkpoints with non-trivial scaling, so every test that
-compares numbers also checks that scaling is applied both ways."""
+"""Shared fixtures: small random checkpoints, and the app with its lifespan running, reached
+through httpx's ASGI transport, on a temporary data directory (tests/integration starts real
+servers instead)."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-import numpy as np
+import httpx
 import pytest
-import torch
+from fastapi import FastAPI
 
-from model.checkpoint import Checkpoint, save_checkpoint
-from model.config import LSTMConfig
-from model.lstm import LSTMModel
-from model.scaling import Scaler
-
-SMALL_CONFIG = LSTMConfig(input_size=3, hidden_size=8, num_layers=2, output_size=2)
-
-
-def make_checkpoint(seed: int = 0, config: LSTMConfig = SMALL_CONFIG) -> Checkpoint:
-    """A random LSTMModel's weights with scalers far from identity."""
-    torch.manual_seed(seed)
-    model = LSTMModel(config)
-    tensors = {key: value.detach().numpy().copy() for key, value in model.state_dict().items()}
-    rng = np.random.default_rng(seed)
-    input_scaler = Scaler(
-        rng.normal(size=config.input_size), rng.uniform(0.5, 4.0, config.input_size)
-    )
-    target_scaler = Scaler(
-        rng.normal(10.0, 5.0, config.output_size), rng.uniform(2.0, 8.0, config.output_size)
-    )
-    return Checkpoint(config, tensors, input_scaler, target_scaler)
-
-
-def write_checkpoint(path: Path, seed: int = 0) -> Path:
-    save_checkpoint(make_checkpoint(seed), path)
-    return path
+from app.core.settings import Settings
+from app.main import create_app, lifespan
+from app.serving.services import Services
+from tests.support.bad_requests import LIMITS, TOKEN
+from tests.support.checkpoints import write_checkpoint
+from tests.support.inprocess import FakeClock, InlineLauncher
 
 
 @pytest.fixture
@@ -46,3 +29,60 @@ def small_checkpoint(tmp_path: Path) -> Path:
 def other_checkpoint(tmp_path: Path) -> Path:
     """A second model of the same architecture, with different weights."""
     return write_checkpoint(tmp_path / "other.safetensors", seed=1)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings must come from the test, never from the developer's shell."""
+    for name in list(os.environ):
+        if name.startswith("LSTM_SERVE_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def launcher() -> InlineLauncher:
+    return InlineLauncher()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, small_checkpoint: Path) -> Settings:
+    return Settings(
+        model=small_checkpoint,
+        data_dir=tmp_path / "var",
+        session_ttl_seconds=60,
+        max_sessions=3,
+        api_token=TOKEN,  # type: ignore[arg-type]  # pydantic makes the SecretStr
+        **LIMITS,
+    )
+
+
+@pytest.fixture
+async def app(
+    settings: Settings, clock: FakeClock, launcher: InlineLauncher
+) -> AsyncIterator[FastAPI]:
+    application = create_app(settings, clock=clock, launcher=launcher)
+    async with lifespan(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
+@pytest.fixture
+def services(app: FastAPI) -> Services:
+    services: Services = app.state.services
+    return services

@@ -19,9 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.conftest import free_port
-from tests.observability import access_lines, log_lines
-from tests.training_jobs import SMALL_JOB, settled
+from tests.support.jobs import SMALL_JOB, settled
+from tests.support.observability import access_lines, log_lines
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.container
 

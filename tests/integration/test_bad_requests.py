@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.bad_requests import BAD_REQUESTS, LIMITS, STEP, BadRequest, check_error
-from tests.integration.conftest import Server
-from tests.observability import access_lines
+from tests.support.bad_requests import BAD_REQUESTS, LIMITS, STEP, BadRequest, check_error
+from tests.support.observability import access_lines
+from tests.support.servers import Server
 
 pytestmark = pytest.mark.integration
 

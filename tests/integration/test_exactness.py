@@ -10,7 +10,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.reference import Expected, expected
+from tests.support.reference import Expected, expected
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.integration.conftest import running_server
+from tests.support.servers import running_server
 
 pytestmark = pytest.mark.integration
 

@@ -16,14 +16,13 @@ from typing import Any
 import httpx
 import pytest
 
-from app.auth import TOKEN_FILE_NAME
-from app.job_store import JobStore
-from app.jobs import STOP_TIMEOUT_S
-from tests.bad_requests import STEP, TOKEN
-from tests.integration.conftest import Server, clean_env, running_server
-from tests.integration.training import submit, wait_for
-from tests.observability import access_lines, log_lines, parse_metrics, series, value
-from tests.training_jobs import LONG_JOB, SMALL_JOB
+from app.core.token import TOKEN_FILE_NAME
+from app.training.runner import STOP_TIMEOUT_S
+from app.training.store import JobStore
+from tests.support.bad_requests import STEP, TOKEN
+from tests.support.jobs import LONG_JOB, SMALL_JOB, submit, wait_for
+from tests.support.observability import access_lines, log_lines, parse_metrics, series, value
+from tests.support.servers import Server, clean_env, running_server
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests.integration.conftest import Server
+from tests.support.servers import Server
 
 pytestmark = pytest.mark.integration
 

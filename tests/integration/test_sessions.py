@@ -12,8 +12,8 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.integration.conftest import Server, clean_env, running_server
-from tests.reference import expected
+from tests.support.reference import expected
+from tests.support.servers import Server, clean_env, running_server
 
 pytestmark = pytest.mark.integration
 

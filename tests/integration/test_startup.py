@@ -3,7 +3,6 @@ stderr; the store remembers what it served; SIGTERM shuts down cleanly."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 from pathlib import Path
 
@@ -12,10 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from app.registry import SHIPPED_MODEL
 from model.lstm import LSTMModel
-from tests.conftest import SMALL_CONFIG
-from tests.integration.conftest import clean_env, run_serve, running_server
+from tests.support.checkpoints import SMALL_CONFIG
+from tests.support.servers import clean_env, run_serve, running_server
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +88,6 @@ def test_plain_state_dict_is_served_and_remembered(tmp_path: Path) -> None:
         assert models["versions"][0]["source"]["kind"] == "import"
 
 
-@pytest.mark.skipif(not SHIPPED_MODEL.exists(), reason="the shipped sunspot model is not built")
 def test_new_data_dir_serves_the_shipped_model(tmp_path: Path) -> None:
     with running_server(tmp_path / "var", env=clean_env()) as server:
         models = httpx.get(f"{server.url}/v1/models").json()
@@ -101,22 +98,3 @@ def test_new_data_dir_serves_the_shipped_model(tmp_path: Path) -> None:
         response = httpx.post(f"{server.url}/v1/predict", json={"inputs": [steps]})
         assert response.status_code == 200
         assert len(response.json()["predictions"][0]) == detail["config"]["output_size"]
-
-
-@pytest.mark.skipif(
-    importlib.util.find_spec("model.numpy_predictor") is None, reason="no numpy backend yet"
-)
-def test_numpy_backend_matches_torch_without_loading_torch(
-    tmp_path: Path, checkpoint: Path
-) -> None:
-    body = {"inputs": [X[0], X[0][:1]], "return_state": True}
-    with running_server(tmp_path / "torch", "--model", str(checkpoint)) as server:
-        torch_answer = httpx.post(f"{server.url}/v1/predict", json=body).json()
-    with running_server(
-        tmp_path / "numpy", "--model", str(checkpoint), "--backend", "numpy"
-    ) as server:
-        numpy_answer = httpx.post(f"{server.url}/v1/predict", json=body).json()
-        maps = Path(f"/proc/{server.process.pid}/maps").read_text()
-    assert "libtorch" not in maps
-    np.testing.assert_allclose(numpy_answer["predictions"], torch_answer["predictions"], atol=1e-5)
-    np.testing.assert_allclose(numpy_answer["state"]["h"], torch_answer["state"]["h"], atol=1e-5)

@@ -18,16 +18,10 @@ import numpy as np
 import pytest
 
 from model.files import sha256_of_file
-from tests.bad_requests import AUTH, TOKEN
-from tests.integration.conftest import Server, clean_env, running_server
-from tests.integration.training import (
-    children,
-    command_line,
-    submit,
-    wait_for,
-    wait_until_gone,
-)
-from tests.training_jobs import LONG_JOB, SINE, SMALL_JOB, WORSE_JOB, is_training
+from tests.support.bad_requests import AUTH, TOKEN
+from tests.support.jobs import LONG_JOB, SINE, SMALL_JOB, WORSE_JOB, is_training, submit, wait_for
+from tests.support.processes import children, command_line, wait_until_gone
+from tests.support.servers import Server, clean_env, running_server
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ from kserve import InferenceRESTClient, InferInput, InferRequest, InferResponse,
 from kserve.protocol.infer_type import RequestedOutput
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
-from tests.integration.conftest import Server
+from tests.support.servers import Server
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from model.config import LSTMConfig
 from model.errors import CheckpointError
 from model.lstm import LSTMModel
 from model.torch_predictor import TorchPredictor
-from tests.conftest import make_checkpoint
+from tests.support.checkpoints import make_checkpoint
 
 
 def _classic_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:

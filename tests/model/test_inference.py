@@ -8,7 +8,7 @@ import pytest
 from model.errors import InvalidInput
 from model.inference import pad_sequences
 from model.torch_predictor import TorchPredictor
-from tests.conftest import SMALL_CONFIG, make_checkpoint
+from tests.support.checkpoints import SMALL_CONFIG, make_checkpoint
 
 
 @pytest.fixture(scope="module")

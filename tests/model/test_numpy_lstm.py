@@ -20,7 +20,7 @@ from model.inference import pad_sequences
 from model.lstm import LSTMModel
 from model.numpy_predictor import NumpyPredictor
 from model.torch_predictor import TorchPredictor
-from tests.conftest import make_checkpoint, write_checkpoint
+from tests.support.checkpoints import make_checkpoint, write_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = LSTMConfig(input_size=3, hidden_size=4, num_layers=2, output_size=2)

@@ -1,0 +1,117 @@
+"""What routes get injected, as `Annotated` aliases: the settings, the services that the
+lifespan builds, the metrics, the management token check. The only module that reads
+`app.state`; tests swap its dependencies through `app.dependency_overrides`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from app.core.errors import NotReady, UnsupportedMediaType
+from app.core.settings import Settings
+from app.core.token import TokenCheck
+from app.observability.metrics import Metrics
+from app.registry.models import ModelRegistry
+from app.serving.services import Services
+from app.serving.sessions import SessionStore
+from app.training.datasets import DatasetStore
+from app.training.runner import JobRunner
+
+# auto_error=False: a missing or non-bearer header reaches `require_management` as None, so
+# the answer is ours (401 in the one error shape); the scheme documents the route in OpenAPI.
+_bearer = HTTPBearer(auto_error=False, description="the management token")
+
+
+# Dependencies that do no blocking work are `async def`: FastAPI runs a plain `def` one in its
+# thread pool, a thread hop per dependency per request.
+async def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def get_services(request: Request) -> Services:
+    services: Services | None = getattr(request.app.state, "services", None)
+    if services is None:
+        raise NotReady("the service is starting or stopping")
+    return services
+
+
+async def get_services_if_running(request: Request) -> Services | None:
+    """The services, or None outside the lifespan (metrics still answer then)."""
+    services: Services | None = getattr(request.app.state, "services", None)
+    return services
+
+
+async def get_metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+async def get_stopping(request: Request) -> Callable[[], bool]:
+    """True once the server shuts down: long event streams end then."""
+    stopping: Callable[[], bool] = request.app.state.stopping
+    return stopping
+
+
+async def require_management(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    check: TokenCheck | None = getattr(request.app.state, "token_check", None)
+    if check is None:
+        raise NotReady("the service is starting or stopping")
+    check.check(None if credentials is None else credentials.credentials)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ServicesDep = Annotated[Services, Depends(get_services)]
+OptionalServicesDep = Annotated[Services | None, Depends(get_services_if_running)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+StoppingDep = Annotated[Callable[[], bool], Depends(get_stopping)]
+ManagementAuth = Annotated[None, Depends(require_management)]
+
+
+async def get_registry(services: ServicesDep) -> ModelRegistry:
+    return services.registry
+
+
+async def get_sessions(services: ServicesDep) -> SessionStore:
+    return services.sessions
+
+
+async def get_jobs(services: ServicesDep) -> JobRunner:
+    return services.jobs
+
+
+async def get_datasets(services: ServicesDep) -> DatasetStore:
+    return services.datasets
+
+
+RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
+SessionsDep = Annotated[SessionStore, Depends(get_sessions)]
+JobsDep = Annotated[JobRunner, Depends(get_jobs)]
+DatasetsDep = Annotated[DatasetStore, Depends(get_datasets)]
+
+
+def body_media_type(request: Request) -> str:
+    """The declared type of the body, lower case, without parameters; "" when undeclared."""
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def is_json(media_type: str) -> bool:
+    """application/json or application/*+json."""
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
+async def require_json(request: Request) -> None:
+    """415 unless the body is declared JSON."""
+    media_type = body_media_type(request)
+    if not is_json(media_type):
+        raise UnsupportedMediaType(
+            f"send the body as application/json, not {media_type or 'no content type'}"
+        )

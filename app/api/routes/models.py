@@ -1,0 +1,82 @@
+"""The model store: versions, the active one marked, and the hot swap."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+
+import anyio.to_thread
+from fastapi import APIRouter
+
+from app.api.dependencies import ManagementAuth, RegistryDep
+from app.api.errors import responses
+from app.core.errors import UnknownModelVersion
+from app.protocol.v1.schemas import (
+    ActivateResponse,
+    ModelConfigInfo,
+    ModelDetail,
+    ModelList,
+    ModelVersionInfo,
+)
+from app.registry.models import ModelRegistry
+from app.registry.store import ModelVersion
+
+router = APIRouter(prefix="/v1/models", tags=["models"])
+logger = logging.getLogger(__name__)
+
+
+def _info(stored: ModelVersion, active: str | None) -> ModelVersionInfo:
+    return ModelVersionInfo(
+        version=stored.version,
+        created_at=stored.created_at,
+        sha256=stored.sha256,
+        active=stored.version == active,
+        source=stored.source,
+        metrics=stored.metrics,
+    )
+
+
+def _active_version(registry: ModelRegistry) -> str | None:
+    active = registry.active  # read once: a swap may happen at any time
+    return None if active is None else active.version
+
+
+# Plain `def` routes: FastAPI runs them in its thread pool, so SQLite never blocks the loop.
+@router.get("", response_model=ModelList, responses=responses(503))
+def list_models(registry: RegistryDep) -> ModelList:
+    """List the stored model versions, oldest first, the active one marked."""
+    active = _active_version(registry)
+    versions = registry.store.versions()
+    return ModelList(active=active, versions=[_info(stored, active) for stored in versions])
+
+
+@router.get("/{version}", response_model=ModelDetail, responses=responses(404, 422, 503))
+def get_model(version: str, registry: RegistryDep) -> ModelDetail:
+    """Show one version: config, metadata, provenance, metrics and sha256."""
+    stored = registry.store.get(version)
+    if stored is None:
+        raise UnknownModelVersion(f"no model version {version!r}", ("version",))
+    return ModelDetail(
+        **_info(stored, _active_version(registry)).model_dump(),
+        config=ModelConfigInfo(**asdict(stored.config)),
+        metadata=stored.metadata,
+    )
+
+
+@router.post(
+    "/{version}/activate",
+    response_model=ActivateResponse,
+    responses=responses(401, 403, 404, 409, 422, 503),
+)
+async def activate_model(
+    version: str, _: ManagementAuth, registry: RegistryDep
+) -> ActivateResponse:
+    """Make a version the active one; requests in flight finish on the one they started with."""
+    previous = _active_version(registry)
+    try:
+        await anyio.to_thread.run_sync(registry.activate, version)
+    except UnknownModelVersion as exc:
+        raise UnknownModelVersion(exc.message, ("version",)) from exc
+    fields = {"event": "model_activated", "version": version, "previous": previous}
+    logger.info("model version %s activated (was %s)", version, previous, extra=fields)
+    return ActivateResponse(active=version, previous=previous)

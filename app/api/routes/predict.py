@@ -1,0 +1,60 @@
+"""Predictions: a ragged batch of sequences, from zero state, a given state, or a session.
+
+The route reads its body itself, so that numbers go straight into arrays: JSON through the fast
+path of app/protocol/v1/json_body.py, or a binary .npy/.npz body
+(app/protocol/v1/binary_body.py). The serving pipeline checks and runs it, and the answer is JSON
+written from the arrays (app/protocol/v1/answers.py)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from app.api.dependencies import ServicesDep, SettingsDep, body_media_type, is_json
+from app.api.errors import responses
+from app.api.openapi import NPY_TYPE, NPZ_TYPE, PREDICT_OPENAPI
+from app.core.errors import UnsupportedMediaType
+from app.core.settings import Settings
+from app.protocol.request import PredictInput, SessionStep
+from app.protocol.v1.answers import prediction_json
+from app.protocol.v1.binary_body import read_npy, read_npz
+from app.protocol.v1.json_body import read_json
+from app.protocol.v1.schemas import PredictResponse
+from app.serving import pipeline
+from model.errors import InvalidInput
+
+router = APIRouter(prefix="/v1", tags=["predict"])
+
+
+@router.post(
+    "/predict",
+    response_model=PredictResponse,
+    responses=responses(400, 404, 409, 413, 415, 422, 503),
+    openapi_extra=PREDICT_OPENAPI,
+)
+async def predict(request: Request, services: ServicesDep, settings: SettingsDep) -> Response:
+    """Predict from each sequence, optionally continuing from a state or a kept session."""
+    parsed = await _read(request, settings)
+    session_id = parsed.options.session_id
+    step = None if session_id is None else SessionStep(session_id)
+    model, prediction, session = await pipeline.predict(parsed, services, step)
+    answer = prediction_json(
+        settings.model_name, model.version, parsed.options, prediction, session
+    )
+    return Response(answer, media_type="application/json")
+
+
+async def _read(request: Request, settings: Settings) -> PredictInput:
+    media_type = body_media_type(request)
+    if is_json(media_type):
+        if request.query_params:
+            name = next(iter(request.query_params))
+            raise InvalidInput(f"query parameter {name!r}: a JSON body holds its options", (name,))
+        return read_json(await request.body())
+    if media_type == NPY_TYPE:
+        return read_npy(await request.body(), request.query_params)
+    if media_type == NPZ_TYPE:
+        return read_npz(await request.body(), request.query_params, settings.max_body_bytes)
+    raise UnsupportedMediaType(
+        f"send the body as application/json, {NPY_TYPE} or {NPZ_TYPE}, "
+        f"not {media_type or 'no content type'}"
+    )

@@ -1,0 +1,34 @@
+"""`lstm-serve COMMAND`: the parser of every command, and the one place their errors become an
+exit status."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from app.cli import import_checkpoint, inspect_checkpoint, predict, serve, train
+from model.errors import ModelError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lstm-serve", description="Train and serve LSTM sequence models over HTTP."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in (serve, train, predict, import_checkpoint, inspect_checkpoint):
+        command.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except ModelError as exc:
+        print(f"lstm-serve {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""`lstm-serve train`: a .npz or CSV file in, a trained .safetensors checkpoint out, with a
+progress bar. The engine (torch or NumPy) is imported only when the command runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Literal
+
+from tqdm import tqdm
+
+from app.cli import Subparsers
+from model.backends import BACKENDS, trainer
+from model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from model.config import DEFAULT_DROPOUT, DEFAULT_HIDDEN_SIZE, DEFAULT_NUM_LAYERS, LSTMConfig
+from model.data import SequenceData, load_data
+from model.train_loop import DEFAULT_PARAMS as DEFAULTS
+from model.train_loop import EpochProgress, TrainParams
+
+_DRY_RUN_SAMPLES = 64
+_DRY_RUN_EPOCHS = 2
+
+
+def add_parser(commands: Subparsers) -> None:
+    parser = commands.add_parser(
+        "train",
+        help="train a model on a .npz or .csv file",
+        description="Train an LSTM on DATA (.npz with inputs/targets, or a CSV time series "
+        "cut into sliding windows) and write a .safetensors checkpoint.",
+    )
+    parser.add_argument("data", type=Path, help=".npz (inputs, targets) or .csv time series")
+    csv = parser.add_argument_group("CSV time series")
+    csv.add_argument("--window", type=int, help="steps per input window (required for CSV)")
+    csv.add_argument("--horizon", type=int, default=1, help="steps ahead to predict (1)")
+    csv.add_argument("--columns", help="comma-separated feature columns (default: all numeric)")
+    csv.add_argument("--target-columns", help="comma-separated target columns (default: last)")
+    arch = parser.add_argument_group("architecture")
+    arch.add_argument("--hidden-size", type=int, default=DEFAULT_HIDDEN_SIZE)
+    arch.add_argument("--num-layers", type=int, default=DEFAULT_NUM_LAYERS)
+    arch.add_argument("--dropout", type=float, default=DEFAULT_DROPOUT)
+    arch.add_argument("--init-from", type=Path, help="checkpoint to fine-tune")
+    hp = parser.add_argument_group("training")
+    hp.add_argument("--epochs", type=int, default=DEFAULTS.epochs)
+    hp.add_argument("--lr", type=float, default=DEFAULTS.learning_rate, help="Adam learning rate")
+    hp.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
+    hp.add_argument("--tbptt", type=int, help="truncated BPTT window in steps (default: full)")
+    hp.add_argument("--validation-split", type=float, default=DEFAULTS.validation_split)
+    hp.add_argument(
+        "--validation-mode",
+        choices=["random", "last"],
+        help="how to pick validation samples (default: last for CSV, random for .npz)",
+    )
+    hp.add_argument(
+        "--patience",
+        type=int,
+        default=DEFAULTS.early_stopping_patience,
+        help="early-stopping patience, epochs (0: off)",
+    )
+    hp.add_argument(
+        "--clip", type=float, default=DEFAULTS.clip_grad_norm, help="gradient-norm clip (0: off)"
+    )
+    hp.add_argument("--seed", type=int, default=DEFAULTS.seed)
+    hp.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    parser.add_argument("--backend", choices=BACKENDS, default="torch")
+    parser.add_argument("--dry-run", action="store_true", help="2 epochs on 64 samples")
+    parser.add_argument("--out", type=Path, required=True, help="output .safetensors path")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    result = train_from_args(args)
+    save_checkpoint(result, args.out)
+    print(json.dumps({"out": str(args.out), **result.metadata["training"]}, default=str))
+    return 0
+
+
+def train_from_args(args: argparse.Namespace) -> Checkpoint:
+    """Load the data, train with a tqdm bar on stderr, return the best checkpoint."""
+    data = _load(args)
+    params = _params(args)
+    init = load_checkpoint(args.init_from) if args.init_from else None
+    config = LSTMConfig(
+        input_size=data.inputs.shape[2],
+        hidden_size=args.hidden_size,
+        num_layers=args.num_layers,
+        output_size=data.targets.shape[1],
+        dropout=args.dropout,
+    )
+    with tqdm(total=params.epochs, desc="training", unit="epoch") as bar:
+
+        def report(progress: EpochProgress) -> None:
+            bar.update(1)
+            bar.set_postfix(train=f"{progress.train_loss:.4g}", val=_loss_text(progress.val_loss))
+
+        train = trainer(args.backend)  # imports torch for the torch backend
+        return train(config, data, params, on_progress=report, init_from=init).checkpoint
+
+
+def _load(args: argparse.Namespace) -> SequenceData:
+    data = load_data(
+        args.data,
+        window=args.window,
+        horizon=args.horizon,
+        columns=_names(args.columns),
+        target_columns=_names(args.target_columns),
+    )
+    if args.dry_run:
+        data = SequenceData(
+            data.inputs[:_DRY_RUN_SAMPLES], data.targets[:_DRY_RUN_SAMPLES], data.source
+        )
+    return data
+
+
+def _params(args: argparse.Namespace) -> TrainParams:
+    # Sliding windows over one series overlap, so only a time-ordered split avoids leakage.
+    mode: Literal["random", "last"] = args.validation_mode or (
+        "last" if args.data.suffix == ".csv" else "random"
+    )
+    return TrainParams(
+        epochs=_DRY_RUN_EPOCHS if args.dry_run else args.epochs,
+        learning_rate=args.lr,
+        batch_size=args.batch_size,
+        tbptt=args.tbptt,
+        validation_split=args.validation_split,
+        validation_mode=mode,
+        early_stopping_patience=args.patience or None,
+        clip_grad_norm=args.clip or None,
+        seed=args.seed,
+        num_threads=args.threads,
+    )
+
+
+def _names(text: str | None) -> list[str] | None:
+    return [name.strip() for name in text.split(",")] if text else None
+
+
+def _loss_text(loss: float | None) -> str:
+    return "-" if loss is None else f"{loss:.4g}"

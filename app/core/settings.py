@@ -1,0 +1,85 @@
+"""Service settings: `LSTM_SERVE_*` environment variables, overridden by `serve` flags."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from model.backends import Backend
+
+MIN_TOKEN_LENGTH = 16  # a guessable token is no protection
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LSTM_SERVE_", extra="forbid")
+
+    # Checkpoint to import (once, by sha256) and activate; None: the store's active version,
+    # or the shipped sunspot model on a new data directory.
+    model: Path | None = None
+    data_dir: Path = Path("var")  # model store: checkpoints and the SQLite database
+    backend: Backend = "torch"
+    model_name: str = Field(default="lstm", min_length=1)  # reported in every prediction
+    model_cache_size: int = Field(default=4, ge=1)  # loaded non-active versions kept (LRU)
+    inference_threads: int = Field(default=1, ge=1)  # model threads: model calls at once
+    torch_threads: int = Field(default=1, ge=1)  # threads of one torch forward pass
+
+    # Dynamic batching: concurrent predict calls for one model version run as one forward pass.
+    batching: bool = True  # off: one forward pass per request
+    max_batch_delay_ms: float = Field(default=0.0, ge=0)  # longest a call waits for others
+    max_batch_sequences: int = Field(default=1024, ge=1)  # sequences in one merged call
+    max_batch_steps: int = Field(default=100_000, ge=1)  # sequences x longest one, merged
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+
+    # Operations (app/observability/logs.py, app/cli/serve.py). auto: JSON lines when stderr
+    # is not a terminal.
+    log_format: Literal["auto", "json", "text"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # After SIGTERM, requests in flight get this long to finish; training workers then get
+    # app.training.runner.STOP_TIMEOUT_S to stop, so the process is gone within the sum (plus
+    # a margin).
+    shutdown_timeout_seconds: int = Field(default=30, ge=1)
+
+    session_ttl_seconds: float = Field(default=600.0, gt=0)  # idle time before a session ends
+    max_sessions: int = Field(default=1000, ge=1)  # beyond it the least recently used ends
+
+    # Request limits; over any of them the answer is 413.
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1)
+    max_batch_size: int = Field(default=256, ge=1)  # sequences per request
+    max_sequence_steps: int = Field(default=10_000, ge=1)  # steps in one sequence
+    max_total_steps: int = Field(default=100_000, ge=1)  # steps over all sequences of a request
+
+    # Management routes (training, cancel, activation, data set upload) need this bearer token.
+    # None: read it from api_token_file; neither: generate one at start-up into
+    # <data_dir>/api-token (mode 0600). no_auth turns the check off, explicitly.
+    api_token: SecretStr | None = None
+    api_token_file: Path | None = None
+    no_auth: bool = False
+
+    # Training jobs: each runs in its own worker process.
+    max_concurrent_jobs: int = Field(default=1, ge=1)  # jobs training at once
+    max_queued_jobs: int = Field(default=16, ge=0)  # waiting beyond those; more: 429
+    training_threads: int = Field(default=1, ge=1)  # torch/BLAS threads of a worker
+    training_niceness: int = Field(default=10, ge=0, le=19)  # predictions come first
+    max_epochs: int = Field(default=1000, ge=1)  # per job; more: 422
+    # Data of one job (inline or from a data set); over any of them: 413.
+    max_training_samples: int = Field(default=100_000, ge=1)
+    max_training_values: int = Field(default=10_000_000, ge=1)  # numbers in inputs and targets
+    max_dataset_bytes: int = Field(default=64 * 1024 * 1024, ge=1)  # one uploaded file
+
+    @field_validator("api_token")
+    @classmethod
+    def _long_enough(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and len(token.get_secret_value()) < MIN_TOKEN_LENGTH:
+            raise ValueError(f"api_token must have at least {MIN_TOKEN_LENGTH} characters")
+        return token
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

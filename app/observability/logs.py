@@ -1,0 +1,112 @@
+"""The server's logging: one stream on stderr, JSON lines for log collectors or readable text for
+a terminal (`log_format`: auto picks by whether stderr is a terminal), the same for uvicorn's
+own loggers and ours. Every record logged while a request runs carries its request id
+(app/api/access_log.py sets it); uvicorn's access log is replaced by app/api/access_log.py's
+one line per request.
+
+What is logged is chosen where it is logged: never a header, a token or a request body."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from app.core.settings import Settings
+
+# The id of the request being handled, for every record logged on its behalf (worker threads
+# that anyio starts for a request copy the context, so they see it too).
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+# A LogRecord's own attributes; anything else on a record came as `extra=` and is a field.
+_RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "color_message",  # uvicorn's coloured copy of the message
+    "taskName",
+}
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds `request_id` to records logged inside a request (unless the record has one)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "request_id", None) is None:
+            request_id = request_id_var.get()
+            if request_id is not None:
+                record.request_id = request_id
+        return True
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: v for k, v in vars(record).items() if k not in _RECORD_ATTRS and k[0] != "_"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, then the record's fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            **_fields(record),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return orjson.dumps(entry, default=str).decode()
+
+
+class TextFormatter(logging.Formatter):
+    """`2026-01-02 10:00:00,123 INFO    app.access POST /v1/predict 200 1.9 ms [request id]`."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        request_id = getattr(record, "request_id", None)
+        return line if request_id is None else f"{line} [{request_id}]"
+
+
+def use_json(log_format: str) -> bool:
+    if log_format == "auto":
+        return not sys.stderr.isatty()
+    return log_format == "json"
+
+
+def log_config(settings: Settings) -> dict[str, Any]:
+    """The `logging.config.dictConfig` for uvicorn's `log_config`: every logger to stderr in the
+    chosen format; uvicorn's access logger silenced (app/api/access_log.py logs each request)."""
+    formatter = "json" if use_json(settings.log_format) else "text"
+    level = settings.log_level.upper()
+    own = {"handlers": ["stderr"], "level": level, "propagate": False}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request_id": {"()": RequestIdFilter}},
+        "formatters": {"json": {"()": JsonFormatter}, "text": {"()": TextFormatter}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+                "formatter": formatter,
+                "filters": ["request_id"],
+            }
+        },
+        "loggers": {
+            "uvicorn": own,
+            "uvicorn.error": {"level": level},
+            "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+            "app": own,
+        },
+        # Libraries' warnings (and anything else) in the same stream and format.
+        "root": {"handlers": ["stderr"], "level": "WARNING"},
+    }

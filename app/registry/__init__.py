@@ -1,0 +1,4 @@
+"""Model versions: `store.py` keeps them on disk (checkpoint files and database rows, the active
+pointer), `models.py` in memory (the active predictor, a cache of other versions, the hot swap).
+
+May import: app.core, model."""

@@ -1,0 +1,240 @@
+"""A training request, checked completely before a job exists: the data built and validated
+(inline arrays, a series cut into windows, or an uploaded data set), the limits, the
+hyperparameters, the split and the base model of a fine-tuning run. Any problem is a 404, 409,
+413 or 422 and no job is created; the worker then starts from data that is known to train."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from app.core.errors import LimitExceeded, UnknownDataset
+from app.core.settings import Settings
+from app.protocol.v1.schemas import ModelSpec, TrainData, TrainRequest
+from app.registry.store import ModelStore
+from app.training.datasets import Dataset, DatasetStore
+from model.checkpoint import Checkpoint
+from model.config import LSTMConfig
+from model.data import SequenceData, from_arrays, load_data, make_windows
+from model.errors import InvalidInput
+from model.train_loop import TrainParams, prepare
+
+DataKind = Literal["arrays", "windows"]  # windows overlap: their default split keeps time order
+_PARAM_NAMES = {field.name for field in dataclasses.fields(TrainParams)}
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    data: SequenceData
+    spec: dict[str, Any]  # model (LSTMConfig), training (TrainParams), init_from, activate
+
+
+def plan_job(
+    request: TrainRequest, settings: Settings, store: ModelStore, datasets: DatasetStore
+) -> JobPlan:
+    data, kind = build_data(request.data, settings, datasets)
+    check_data_limits(data, settings)
+    params = build_params(request, kind, settings)
+    base = _base_model(request.init_from, store)
+    config = _config(request, data, base)
+    try:  # the split and the sizes, exactly as the worker will prepare them
+        prepare(config, data, params, base)
+    except InvalidInput as exc:
+        part = "training" if exc.location[:1] and exc.location[0] in _PARAM_NAMES else "data"
+        raise InvalidInput(exc.message, (part, *exc.location)) from exc
+    training = {key: value for key, value in asdict(params).items() if key != "num_threads"}
+    spec = {
+        "model": config.to_dict(),
+        "training": training,
+        "init_from": request.init_from,
+        "activate": request.activate,
+    }
+    return JobPlan(data, spec)
+
+
+@contextmanager
+def located(*prefix: str | int, path: str = "", name: str = "") -> Iterator[None]:
+    """InvalidInput from model/ with its location under `prefix` (and `path` named `name`)."""
+    try:
+        yield
+    except InvalidInput as exc:
+        message = exc.message.replace(path, name) if path else exc.message
+        raise InvalidInput(message, (*prefix, *exc.location)) from exc
+
+
+def build_data(
+    spec: TrainData, settings: Settings, datasets: DatasetStore
+) -> tuple[SequenceData, DataKind]:
+    forms = {
+        "inputs": spec.inputs is not None or spec.targets is not None,
+        "series": spec.series is not None,
+        "dataset_id": spec.dataset_id is not None,
+    }
+    if sum(forms.values()) != 1:
+        raise InvalidInput(
+            "data needs exactly one of: inputs with targets, a series with a window, "
+            "or a dataset_id",
+            ("data",),
+        )
+    if forms["inputs"]:
+        return _arrays(spec), "arrays"
+    if forms["series"]:
+        return _series(spec, settings), "windows"
+    return _dataset(spec, settings, datasets)
+
+
+# The fields that cut a series into windows: meaningless for inputs and targets as they are.
+_WINDOWING = ("window", "horizon", "columns", "target_columns")
+
+
+def _arrays(spec: TrainData) -> SequenceData:
+    _refuse(
+        spec, *_WINDOWING, why="applies to a series or a CSV data set, not to inputs and targets"
+    )
+    for name in ("inputs", "targets"):
+        if getattr(spec, name) is None:
+            raise InvalidInput(f"{name} is required with inputs and targets", ("data", name))
+    with located("data"):
+        return from_arrays(spec.inputs, spec.targets, source="inline")
+
+
+def _series(spec: TrainData, settings: Settings) -> SequenceData:
+    _refuse(spec, "columns", why="names CSV columns; pick series columns by target_columns")
+    window = _window(spec)
+    series: list[Any] = spec.series or []
+    features = len(series[0]) if series and isinstance(series[0], list) else 1
+    n_targets = len(spec.target_columns) if spec.target_columns else 1
+    check_window_limits(len(series), features, window, spec.horizon or 1, n_targets, settings)
+    with located("data"):
+        return make_windows(
+            series,
+            window,
+            spec.horizon or 1,
+            spec.target_columns,  # type: ignore[arg-type]
+            source="inline series",
+        )
+
+
+def _dataset(
+    spec: TrainData, settings: Settings, datasets: DatasetStore
+) -> tuple[SequenceData, DataKind]:
+    dataset = datasets.get(spec.dataset_id or "")
+    if dataset is None:
+        raise UnknownDataset(f"no data set {spec.dataset_id!r}", ("data", "dataset_id"))
+    if dataset.format == "csv":
+        _check_csv_limits(spec, dataset, settings)
+    else:
+        _refuse(spec, *_WINDOWING, why="applies to CSV data sets only, not .npz")
+    targets = spec.target_columns
+    if targets is not None and not all(isinstance(name, str) for name in targets):
+        raise InvalidInput(
+            "target_columns of a CSV data set are column names", ("data", "target_columns")
+        )
+    name = f"data set {dataset.id}"
+    with located("data", path=str(dataset.path), name=name):
+        data = load_data(dataset.path, spec.window, spec.horizon or 1, spec.columns, targets)  # type: ignore[arg-type]
+    kind: DataKind = "windows" if dataset.format == "csv" else "arrays"
+    return dataclasses.replace(data, source=name), kind
+
+
+def _check_csv_limits(spec: TrainData, dataset: Dataset, settings: Settings) -> None:
+    """Before the windows exist: they hold about `window` times the series' numbers."""
+    window = _window(spec)
+    features = len(spec.columns) if spec.columns else len(dataset.summary["columns"])
+    n_targets = len(spec.target_columns) if spec.target_columns else 1
+    rows = int(dataset.summary["rows"])
+    check_window_limits(rows, features, window, spec.horizon or 1, n_targets, settings)
+
+
+def _window(spec: TrainData) -> int:
+    if spec.window is None:
+        raise InvalidInput("window is required to cut a series into samples", ("data", "window"))
+    return spec.window
+
+
+def _refuse(spec: TrainData, *names: str, why: str) -> None:
+    for name in names:
+        if getattr(spec, name) is not None:
+            raise InvalidInput(f"{name} {why}", ("data", name))
+
+
+def check_window_limits(
+    rows: int, features: int, window: int, horizon: int, n_targets: int, settings: Settings
+) -> None:
+    samples = max(rows - window - horizon + 1, 0)
+    _check_size(samples, samples * (window * features + n_targets), settings)
+
+
+def check_data_limits(data: SequenceData, settings: Settings) -> None:
+    _check_size(len(data), int(data.inputs.size + data.targets.size), settings)
+
+
+def _check_size(samples: int, values: int, settings: Settings) -> None:
+    if samples > settings.max_training_samples:
+        raise LimitExceeded(
+            f"{samples} training samples; at most {settings.max_training_samples} per job",
+            ("data",),
+        )
+    if values > settings.max_training_values:
+        raise LimitExceeded(
+            f"{values} numbers of training data; at most {settings.max_training_values} per job",
+            ("data",),
+        )
+
+
+def build_params(request: TrainRequest, kind: DataKind, settings: Settings) -> TrainParams:
+    spec = request.training
+    if spec.epochs > settings.max_epochs:
+        raise InvalidInput(
+            f"epochs is {spec.epochs}; this server runs at most {settings.max_epochs}",
+            ("training", "epochs"),
+        )
+    if request.activate == "if_better" and spec.validation_split == 0.0:
+        raise InvalidInput(
+            "activate=if_better compares validation losses; set validation_split above 0",
+            ("training", "validation_split"),
+        )
+    values = spec.model_dump()
+    values["validation_mode"] = spec.validation_mode or ("last" if kind == "windows" else "random")
+    with located("training"):
+        return TrainParams(**values)
+
+
+def _base_model(version: str | None, store: ModelStore) -> Checkpoint | None:
+    return None if version is None else store.load(version, ("init_from",))
+
+
+def _config(request: TrainRequest, data: SequenceData, base: Checkpoint | None) -> LSTMConfig:
+    """The architecture: the request's with the data's sizes, or the base version's."""
+    summary = data.summary()
+    if base is None:
+        model = request.model or ModelSpec()
+        with located("model"):
+            return LSTMConfig(
+                summary["input_size"],
+                model.hidden_size,
+                model.num_layers,
+                summary["output_size"],
+                model.dropout,
+            )
+    if request.model is not None and request.model.model_dump() != {
+        "hidden_size": base.config.hidden_size,
+        "num_layers": base.config.num_layers,
+        "dropout": base.config.dropout,
+    }:
+        raise InvalidInput(
+            f"init_from fine-tunes version {request.init_from} with its own architecture; "
+            "leave out model or repeat that version's",
+            ("model",),
+        )
+    for name in ("input_size", "output_size"):
+        if summary[name] != getattr(base.config, name):
+            raise InvalidInput(
+                f"the data has {name} {summary[name]} but version {request.init_from} has "
+                f"{getattr(base.config, name)}",
+                ("init_from",),
+            )
+    return base.config

@@ -1,0 +1,307 @@
+"""The training-job runner inside the server: a queue in the database, one worker process per
+running job (`python -m app.training.worker`, never a thread of the server), at most
+`max_concurrent_jobs` of them, cancellation, and recovery at start-up.
+
+The runner's own loop only claims queued jobs, starts workers and waits for them to exit; the
+database holds every state, so a restart finds what a crash left: queued jobs run, a job that
+was running is `interrupted` (with its last progress), a stored version whose activation policy
+was not yet applied gets it applied."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol
+
+import anyio.to_thread
+
+from app.core.errors import QueueFull
+from app.core.settings import Settings
+from app.registry.models import ModelRegistry
+from app.training.activation import apply_policy
+from app.training.plan import JobPlan
+from app.training.store import LOG_NAME, Job, JobState, JobStore
+
+logger = logging.getLogger(__name__)
+
+# app.training.worker's status when it stopped for a shutdown (not imported: it loads torch).
+EXIT_STOPPED = 75
+STOP_TIMEOUT_S = 10.0  # a worker stops within one batch; after this it is killed
+
+
+class WorkerProcess(Protocol):
+    @property
+    def pid(self) -> int: ...
+
+    async def wait(self) -> int: ...
+
+    def send_signal(self, sig: int) -> None: ...
+
+    def kill(self) -> None: ...
+
+
+Launcher = Callable[[Job, JobStore, Settings], Awaitable[WorkerProcess]]
+
+
+async def launch_worker(job: Job, jobs: JobStore, settings: Settings) -> WorkerProcess:
+    """`python -m app.training.worker` in its own session (a Ctrl+C meant for the server does not
+    reach it), output appended to the job's worker.log, thread pools sized before import."""
+    threads = str(settings.training_threads)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.update(
+        {name: threads for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "app.training.worker",
+        str(jobs.data_dir.resolve()),
+        job.id,
+        "--parent",
+        str(os.getpid()),
+        "--threads",
+        threads,
+        "--niceness",
+        str(settings.training_niceness),
+    ]
+    with (jobs.job_dir(job.id) / LOG_NAME).open("ab") as log:
+        return await asyncio.create_subprocess_exec(
+            *command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+
+
+class JobRunner:
+    def __init__(
+        self,
+        jobs: JobStore,
+        registry: ModelRegistry,
+        settings: Settings,
+        launcher: Launcher = launch_worker,
+    ) -> None:
+        self.jobs, self.registry, self.settings = jobs, registry, settings
+        self._launch = launcher
+        self._workers: dict[str, WorkerProcess] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._closing = False
+
+    @property
+    def room(self) -> int:
+        """Jobs queued or running at most; one more is answered 429."""
+        return self.settings.max_concurrent_jobs + self.settings.max_queued_jobs
+
+    async def start(self) -> None:
+        pending = await anyio.to_thread.run_sync(self._recover)
+        self._spawn(self._dispatch())
+        for job in pending:
+            self._spawn(self._apply_policy(job.id))
+
+    def _recover(self) -> list[Job]:
+        """Running jobs of a server that stopped are interrupted; files that no row names
+        (a crash mid-write) go. Returns the succeeded jobs whose activation is pending."""
+        for job in self.jobs.in_state("running"):
+            self.jobs.end(job.id, "interrupted", interrupted(job, "the server stopped"))
+        self.registry.store.remove_orphans()
+        self.jobs.remove_orphans()
+        return self.jobs.pending_activations()
+
+    def check_room(self) -> None:
+        """429 before the request's data is worked on (submit checks again, atomically)."""
+        waiting = self.jobs.count_waiting()
+        if waiting >= self.room:
+            raise QueueFull(
+                f"{waiting} training jobs are queued or running, the most this "
+                "server takes; retry when one has finished"
+            )
+
+    async def submit(self, plan: JobPlan) -> Job:
+        job = await anyio.to_thread.run_sync(self._store, uuid.uuid4().hex, plan)
+        logger.info("training job %s queued", job.id, extra=_event("queued", job.id))
+        self._wake.set()
+        return job
+
+    def _store(self, job_id: str, plan: JobPlan) -> Job:
+        self.jobs.write_data(job_id, plan.data)  # the file first: a row always has its data
+        try:
+            return self.jobs.create(job_id, plan.spec, plan.data.summary(), self.room)
+        except BaseException:
+            shutil.rmtree(self.jobs.job_dir(job_id), ignore_errors=True)
+            raise
+
+    async def cancel(self, job_id: str) -> Job | None:
+        """A queued job is cancelled at once; a running one's worker is told to stop."""
+        job = await anyio.to_thread.run_sync(self.jobs.cancel, job_id)
+        worker = self._workers.get(job_id)
+        if job is not None and job.state == "running" and worker is not None:
+            _signal(worker, signal.SIGUSR1)
+        if job is not None:
+            logger.info("training job %s: cancel requested", job_id, extra=_event("cancel", job_id))
+        return job
+
+    async def close(self) -> None:
+        """Stop every worker (their jobs become `interrupted`); queued jobs wait for the next
+        start."""
+        self._closing = True
+        for worker in self._workers.values():
+            _signal(worker, signal.SIGTERM)
+        await asyncio.gather(*(self._stop(job_id, w) for job_id, w in self._workers.items()))
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _stop(self, job_id: str, worker: WorkerProcess) -> None:
+        try:
+            await asyncio.wait_for(worker.wait(), STOP_TIMEOUT_S)
+        except TimeoutError:
+            worker.kill()
+            await worker.wait()
+        job = await anyio.to_thread.run_sync(self.jobs.get, job_id)
+        if job is not None:
+            error = interrupted(job, "the server shut down")
+            if await anyio.to_thread.run_sync(self.jobs.end, job_id, "interrupted", error):
+                _log_finished(job_id, "interrupted")
+
+    async def _dispatch(self) -> None:
+        while True:
+            try:
+                while len(self._workers) < self.settings.max_concurrent_jobs:
+                    job = await anyio.to_thread.run_sync(self.jobs.claim_next)
+                    if job is None:
+                        break
+                    await self._start_worker(job)
+            except Exception:  # e.g. the database is locked for longer than its timeout
+                logger.exception("training job runner: cannot start queued jobs; retrying")
+                await asyncio.sleep(1.0)
+                continue
+            await self._wake.wait()
+            self._wake.clear()
+
+    async def _start_worker(self, job: Job) -> None:
+        try:
+            worker = await self._launch(job, self.jobs, self.settings)
+        except OSError as exc:
+            error = {"code": "worker_failed", "message": f"cannot start a worker: {exc}"}
+            await anyio.to_thread.run_sync(self.jobs.end, job.id, "failed", error)
+            return
+        self._workers[job.id] = worker
+        logger.info(
+            "training job %s started (worker pid %d)",
+            job.id,
+            worker.pid,
+            extra=_event("started", job.id, worker_pid=worker.pid),
+        )
+        self._spawn(self._watch(job.id, worker))
+
+    async def _watch(self, job_id: str, worker: WorkerProcess) -> None:
+        code = await worker.wait()
+        if self._closing:
+            return  # close() records the outcome
+        try:
+            await anyio.to_thread.run_sync(self._after_exit, job_id, code)
+        finally:
+            del self._workers[job_id]
+            self._wake.set()
+
+    def _after_exit(self, job_id: str, code: int) -> None:
+        """The worker is gone: record a death it could not, apply a success's policy."""
+        job = self.jobs.get(job_id)
+        if job is None:
+            return
+        state: JobState = job.state
+        if state == "running":
+            if job.cancel_requested:  # e.g. SIGUSR1 came before the worker could handle it
+                state = "cancelled"
+                self.jobs.end(job_id, state)
+            elif code == EXIT_STOPPED:
+                state = "interrupted"
+                self.jobs.end(
+                    job_id, state, interrupted(job, "its worker was stopped from outside")
+                )
+            else:
+                state = "failed"
+                self.jobs.end(job_id, state, {"code": "worker_died", "message": died(code)})
+            logger.warning("training job %s: worker exited with status %d", job_id, code)
+        _log_finished(job_id, state, exit_status=code)
+        if state == "succeeded" and job.activation is None:
+            _log_activation(job, apply_policy(job, self.registry, self.jobs))
+
+    async def _apply_policy(self, job_id: str) -> None:
+        job = await anyio.to_thread.run_sync(self.jobs.get, job_id)
+        if job is not None:
+            outcome = await anyio.to_thread.run_sync(apply_policy, job, self.registry, self.jobs)
+            _log_activation(job, outcome)
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("training job runner task failed", exc_info=task.exception())
+
+
+def _event(event: str, job_id: str, **fields: Any) -> dict[str, Any]:
+    """A job lifecycle record's fields (JSON log lines carry them as keys)."""
+    return {"event": f"job_{event}", "job_id": job_id, **fields}
+
+
+def _log_finished(job_id: str, state: str, **fields: Any) -> None:
+    logger.info(
+        "training job %s finished: %s",
+        job_id,
+        state,
+        extra=_event("finished", job_id, state=state, **fields),
+    )
+
+
+def _log_activation(job: Job, outcome: dict[str, Any]) -> None:
+    """The activation policy's outcome for a succeeded job's version."""
+    logger.info(
+        "training job %s stored version %s: %s (%s)",
+        job.id,
+        job.model_version,
+        outcome["state"],
+        outcome["reason"],
+        extra=_event("activation", job.id, version=job.model_version, outcome=outcome["state"]),
+    )
+
+
+def _signal(worker: WorkerProcess, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # it has just exited: its watcher records it
+        worker.send_signal(sig)
+
+
+def interrupted(job: Job, why: str) -> dict[str, str]:
+    progress = job.progress
+    where = (
+        f"after epoch {progress['epoch']} of {progress['epochs']}"
+        if progress
+        else "before its first epoch finished"
+    )
+    return {
+        "code": "interrupted",
+        "message": f"{why} while the job was running, {where}; submit it again to retrain",
+    }
+
+
+def died(code: int) -> str:
+    if code < 0:
+        name = signal.Signals(-code).name
+        hint = " (out of memory?)" if -code == signal.SIGKILL else ""
+        return f"the training process was killed by {name}{hint}"
+    return f"the training process exited with status {code}; see the job's {LOG_NAME}"

@@ -1,0 +1,208 @@
+"""The training worker: `python -m app.training.worker DATA_DIR JOB_ID --parent PID [--threads N]
+[--niceness K]`, one process per job, started by the server's job runner (app/training/runner.py).
+
+It loads the job's validated data from disk, trains with the torch engine on a limited number of
+threads, writes every epoch's progress to the database, and stores the result as a new model
+version in the same transaction that marks the job succeeded. It records its own outcome
+(succeeded, failed with a reason, cancelled); the server records the rest (a worker that died,
+a job interrupted by a shutdown). It stops within one batch on SIGUSR1 (cancel) or SIGTERM (the
+server shuts down), and dies with the server: a worker never outlives the server that started it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import math
+import os
+import signal
+import sys
+import traceback
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from app.registry.store import ModelStore
+from app.training.store import Job, JobNotRunning, JobStore
+from model.backends import predictor_class, trainer
+from model.checkpoint import Checkpoint, load_checkpoint
+from model.config import LSTMConfig
+from model.data import SequenceData
+from model.errors import CheckpointError, InvalidInput, TrainingCancelled, TrainingFailed
+from model.evaluation import baseline, validation_mse
+from model.inference import Predictor
+from model.train_loop import EpochProgress, TrainParams, TrainResult, split_data
+
+EXIT_STOPPED = 75  # stopped for a shutdown, or orphaned: the job's state is the server's to set
+_PR_SET_PDEATHSIG = 1
+
+
+class StopFlags:
+    """The `should_stop` hook: a cancel, a shutdown, or a server that is gone. Signal handlers
+    only set flags, and the hook reads them, so checking before every batch costs nothing."""
+
+    def __init__(self, parent: int) -> None:
+        self.parent = parent
+        self.cancelled = False
+        self.shutdown = False
+
+    def install(self) -> None:
+        signal.signal(signal.SIGUSR1, self._on_cancel)
+        signal.signal(signal.SIGTERM, self._on_shutdown)
+        signal.signal(signal.SIGINT, self._on_shutdown)
+
+    def _on_cancel(self, _signum: int, _frame: FrameType | None) -> None:
+        self.cancelled = True
+
+    def _on_shutdown(self, _signum: int, _frame: FrameType | None) -> None:
+        self.shutdown = True
+
+    def orphaned(self) -> bool:
+        return os.getppid() != self.parent
+
+    def __call__(self) -> bool:
+        return self.cancelled or self.shutdown or self.orphaned()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.training.worker")
+    parser.add_argument("data_dir", type=Path)
+    parser.add_argument("job_id")
+    parser.add_argument("--parent", type=int, required=True, help="the server's pid")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--niceness", type=int, default=0)
+    args = parser.parse_args(argv)
+    stop = StopFlags(args.parent)
+    stop.install()
+    _die_with_parent()
+    if stop.orphaned():  # the server died before the line above took effect
+        return EXIT_STOPPED
+    os.nice(args.niceness)
+    return run_job(args.data_dir, args.job_id, args.threads, stop)
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this process when the server dies, even by SIGKILL. Elsewhere
+    the stop hook's parent check ends it within one batch."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def run_job(data_dir: Path, job_id: str, threads: int | None, stop: StopFlags) -> int:
+    """Run a claimed (running) job to its end; the process's exit status. `threads`: torch's
+    thread count (process-wide), None to leave it."""
+    store, jobs = ModelStore(data_dir), JobStore(data_dir)
+    job = jobs.get(job_id)
+    if job is None or job.state != "running":
+        return 0
+    try:
+        if job.cancel_requested:
+            raise TrainingCancelled("cancelled before it started")
+        _train_and_store(job, store, jobs, threads, stop)
+    except (TrainingCancelled, JobNotRunning):
+        if stop.shutdown or stop.orphaned():
+            return EXIT_STOPPED
+        jobs.end(job_id, "cancelled")
+    except (TrainingFailed, InvalidInput, CheckpointError) as exc:
+        jobs.end(job_id, "failed", {"code": "training_failed", "message": str(exc)})
+    except Exception as exc:  # a bug: the reason in the job, the traceback in its log
+        traceback.print_exc()
+        jobs.end(
+            job_id, "failed", {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"}
+        )
+        return 1
+    return 0
+
+
+def _train_and_store(
+    job: Job, store: ModelStore, jobs: JobStore, threads: int | None, stop: StopFlags
+) -> None:
+    spec = job.spec
+    params = TrainParams(**spec["training"], num_threads=threads)
+    data = jobs.read_data(job.id, job.data["source"])
+    base = spec["init_from"]
+    init = load_checkpoint(store.checkpoint_path(base)) if base is not None else None
+    progress = ProgressWriter(jobs, job.id, stop)
+    # torch: imported by the worker only, never by the server.
+    train = trainer("torch")
+    result = train(LSTMConfig.from_dict(spec["model"]), data, params, progress, stop, init)
+    metrics = _metrics(result, data, params, store)
+    checkpoint = result.checkpoint.with_metadata(
+        metrics=metrics, job={"id": job.id, "activate": spec["activate"], "init_from": base}
+    )
+    source = {"kind": "training", "job": job.id, "data": job.data, "init_from": base}
+    if stop():
+        raise TrainingCancelled("stopped before the model was stored")
+    store.add(
+        checkpoint,
+        source,
+        on_added=lambda db, stored: JobStore.succeed(db, job.id, stored.version, metrics),
+    )
+
+
+class ProgressWriter:
+    """on_progress: every epoch's losses to the database; a cancel found there stops the run
+    (the signal normally comes first: this covers a signal sent before the handler was set)."""
+
+    def __init__(self, jobs: JobStore, job_id: str, stop: StopFlags) -> None:
+        self.jobs, self.job_id, self.stop = jobs, job_id, stop
+        self.best: tuple[float, int] | None = None
+
+    def __call__(self, progress: EpochProgress) -> None:
+        score = progress.val_loss if progress.val_loss is not None else progress.train_loss
+        if self.best is None or score < self.best[0]:
+            self.best = (score, progress.epoch)
+        record = {
+            "epoch": progress.epoch,
+            "epochs": progress.epochs,
+            "train_loss": finite(progress.train_loss),
+            "val_loss": finite(progress.val_loss),
+            "best_epoch": self.best[1],
+            "elapsed_s": round(progress.elapsed_s, 3),
+        }
+        if self.jobs.record_epoch(self.job_id, record):
+            self.stop.cancelled = True
+
+
+def _metrics(
+    result: TrainResult, data: SequenceData, params: TrainParams, store: ModelStore
+) -> dict[str, Any]:
+    """The run's losses, and for if_better the validation MSE (user units) of the new model and
+    of the version active now, on the job's own validation split."""
+    summary = result.checkpoint.metadata["training"]
+    names = ("best_epoch", "epochs_run", "stopped_early", "train_loss", "val_loss", "duration_s")
+    metrics: dict[str, Any] = {name: finite(summary[name]) for name in names}
+    _, val = split_data(data, params)
+    if val is None:
+        return {**metrics, "val_mse": None, "validation_samples": 0, "baseline": None}
+    new = _predictor(result.checkpoint)
+    metrics.update(val_mse=validation_mse(new, val), validation_samples=len(val))
+    active = store.active_version()
+    try:
+        current = _predictor(load_checkpoint(store.checkpoint_path(active))) if active else None
+    except CheckpointError as exc:
+        metrics["baseline"] = {"version": active, "val_mse": None, "reason": exc.problem}
+        return metrics
+    metrics["baseline"] = baseline(active, current, val)
+    return metrics
+
+
+def _predictor(checkpoint: Checkpoint) -> Predictor:
+    return predictor_class("torch")(checkpoint)
+
+
+def finite(value: Any) -> Any:
+    """JSON has no inf or NaN: such losses are stored as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+if __name__ == "__main__":
+    status = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Everything is committed and fsynced by now; skipping the interpreter's teardown (torch's
+    # takes a while) lets the server apply the activation policy sooner.
+    os._exit(status)

@@ -1,0 +1,54 @@
+"""Backends by name: the predictor and the training engine of `torch` and of `numpy`. Modules
+are imported on first use only, so a process that serves or trains with NumPy never imports
+torch. The one place that maps a backend's name to its code."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Literal, Protocol, get_args
+
+from model.checkpoint import Checkpoint
+from model.config import LSTMConfig
+from model.data import SequenceData
+from model.inference import Predictor
+from model.train_loop import ProgressCallback, StopHook, TrainParams, TrainResult
+
+Backend = Literal["torch", "numpy"]
+BACKENDS: tuple[Backend, ...] = get_args(Backend)
+
+_PREDICTORS = {
+    "torch": ("model.torch_predictor", "TorchPredictor"),
+    "numpy": ("model.numpy_predictor", "NumpyPredictor"),
+}
+_TRAINERS = {
+    "torch": ("model.torch_trainer", "train_torch"),
+    "numpy": ("model.numpy_trainer", "train_numpy"),
+}
+
+
+class Trainer(Protocol):
+    """A training engine: the same contract for both (`model.train_loop` holds the loop)."""
+
+    def __call__(
+        self,
+        config: LSTMConfig,
+        data: SequenceData,
+        params: TrainParams,
+        on_progress: ProgressCallback | None = None,
+        should_stop: StopHook | None = None,
+        init_from: Checkpoint | None = None,
+    ) -> TrainResult: ...
+
+
+def predictor_class(backend: Backend) -> type[Predictor]:
+    """The backend's Predictor class; ImportError when its libraries are not installed."""
+    module_name, class_name = _PREDICTORS[backend]
+    cls: type[Predictor] = getattr(importlib.import_module(module_name), class_name)
+    return cls
+
+
+def trainer(backend: Backend) -> Trainer:
+    """The backend's training function."""
+    module_name, function_name = _TRAINERS[backend]
+    train: Trainer = getattr(importlib.import_module(module_name), function_name)
+    return train

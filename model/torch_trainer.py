@@ -1,0 +1,110 @@
+"""The torch training engine: the classic loop (MSE, Adam) with minibatches, gradient-norm
+clipping and truncated backpropagation through time (TBPTT); the epoch loop, split, scaling and
+early stopping are shared with the NumPy engine (`model.train_loop`).
+
+TBPTT for a sequence-to-one loss: the loss sits on the last step, so the gradient reaches back at
+most `tbptt` steps. The sequence is cut into chunks that end at T; every chunk but the last runs
+forward without a graph and hands its (h, c) on, detached (pytorch/examples `repackage_hidden`).
+Memory is bounded by `tbptt`, not T, and with `tbptt >= T` it is exactly full BPTT.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from model.checkpoint import Checkpoint
+from model.config import LSTMConfig
+from model.data import SequenceData
+from model.errors import TrainingCancelled
+from model.lstm import LSTMModel
+from model.torch_predictor import build_model
+from model.train_loop import (
+    EpochLoop,
+    ProgressCallback,
+    StopHook,
+    TrainParams,
+    TrainResult,
+    prepare,
+)
+
+
+def sequence_loss(
+    model: LSTMModel, x: torch.Tensor, y: torch.Tensor, tbptt: int | None
+) -> torch.Tensor:
+    """MSE of the last-step prediction; gradients flow back through at most `tbptt` steps.
+
+    x: (B, T, F), y: (B, O).
+    """
+    steps = x.shape[1]
+    if tbptt is None or tbptt >= steps:
+        return nn.functional.mse_loss(model(x).predictions, y)
+    state = None
+    with torch.no_grad():  # chunks whose gradient the truncation drops: forward only
+        for start in range(0, steps - tbptt, tbptt):
+            out = model(x[:, start : min(start + tbptt, steps - tbptt)], state)
+            state = (out.h, out.c)  # (L, B, H) each, carrying no graph
+    return nn.functional.mse_loss(model(x[:, steps - tbptt :], state).predictions, y)
+
+
+def train_torch(
+    config: LSTMConfig,
+    data: SequenceData,
+    params: TrainParams,
+    on_progress: ProgressCallback | None = None,
+    should_stop: StopHook | None = None,
+    init_from: Checkpoint | None = None,
+) -> TrainResult:
+    """Train on `data` and return the best weights as a checkpoint with fitted scaling.
+
+    `init_from` fine-tunes: its weights and scaling are the starting point, and its config wins.
+    Raises TrainingCancelled when `should_stop()` turns true (checked before every batch), and
+    TrainingFailed when the loss diverges.
+    """
+    if params.num_threads is not None:
+        torch.set_num_threads(params.num_threads)  # process-wide: call from a worker process
+    torch.manual_seed(params.seed)
+    prepared = prepare(config, data, params, init_from)
+    model = build_model(init_from).train() if init_from else LSTMModel(prepared.config)
+    x, y = (torch.from_numpy(a) for a in prepared.scaled(prepared.train_set))
+    val = None if prepared.val_set is None else prepared.scaled(prepared.val_set)
+    optimizer = torch.optim.Adam(model.parameters(), lr=params.learning_rate)
+    generator = torch.Generator().manual_seed(params.seed)
+    stop = should_stop or (lambda: False)
+
+    def run_epoch() -> float:
+        """One pass over shuffled minibatches; the sample-weighted mean train loss."""
+        model.train()
+        order = torch.randperm(x.shape[0], generator=generator)
+        total = 0.0
+        for start in range(0, x.shape[0], params.batch_size):
+            if stop():
+                raise TrainingCancelled("training was stopped")
+            rows = order[start : start + params.batch_size]
+            loss = sequence_loss(model, x[rows], y[rows], params.tbptt)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()  # type: ignore[no-untyped-call]
+            if params.clip_grad_norm is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), params.clip_grad_norm)
+            optimizer.step()
+            total += float(loss.detach()) * len(rows)
+        return total / x.shape[0]
+
+    def evaluate() -> float | None:
+        return None if val is None else _mse(model, *(torch.from_numpy(a) for a in val))
+
+    loop = EpochLoop(params, lambda: copy.deepcopy(model.state_dict()), on_progress)
+    loop.run(run_epoch, evaluate)
+    tensors = {key: value.detach().numpy() for key, value in loop.best.items()}
+    return loop.result(prepared, data, tensors, engine="torch")
+
+
+@torch.no_grad()
+def _mse(model: LSTMModel, x: torch.Tensor, y: torch.Tensor) -> float:
+    model.eval()
+    return float(nn.functional.mse_loss(model(x).predictions, y))
+
+
+__all__ = ["sequence_loss", "train_torch"]  # the engine's whole API

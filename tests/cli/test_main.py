@@ -1,0 +1,151 @@
+"""The offline commands: train, predict, import, inspect."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from app.cli.main import main
+from model.checkpoint import load_checkpoint
+from model.config import LSTMConfig
+from model.inference import pad_sequences
+from model.lstm import LSTMModel
+from model.torch_predictor import TorchPredictor
+
+SUNSPOTS = Path(__file__).resolve().parents[2] / "data" / "sunspots.csv"
+PRETRAINED = Path(__file__).resolve().parents[2] / "model" / "pretrained" / "sunspots.safetensors"
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> dict:
+    assert main(list(argv)) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_train_on_a_csv_series_writes_a_checkpoint_with_scaling(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "sun.safetensors"
+    summary = _run(capsys, "train", str(SUNSPOTS), "--columns", "SUNACTIVITY", "--window", "9",
+                   "--epochs", "3", "--hidden-size", "8", "--out", str(out))  # fmt: skip
+    assert summary["epochs_run"] == 3
+    checkpoint = load_checkpoint(out)
+    assert checkpoint.config == LSTMConfig(1, 8, 1, 1)
+    assert checkpoint.metadata["training"]["params"]["validation_mode"] == "last"
+    assert 30 < checkpoint.target_scaler.mean[0] < 70  # sunspot numbers, not unit scale
+
+
+def test_train_on_npz_with_tbptt_and_dry_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rng = np.random.default_rng(0)
+    np.savez(
+        tmp_path / "d.npz", inputs=rng.normal(size=(200, 30, 3)), targets=rng.normal(size=(200, 2))
+    )
+    out = tmp_path / "m.safetensors"
+    summary = _run(capsys, "train", str(tmp_path / "d.npz"), "--tbptt", "5", "--dry-run",
+                   "--out", str(out))  # fmt: skip
+    assert summary["epochs_run"] == 2 and summary["data"]["n"] == 64
+    assert summary["params"]["tbptt"] == 5
+    assert load_checkpoint(out).config.output_size == 2
+
+
+def test_predict_from_json_matches_the_predictor_and_returns_state(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sequences = [[[10.0], [20.0], [30.0]], [[50.0]]]
+    request = tmp_path / "req.json"
+    request.write_text(json.dumps({"inputs": sequences}))
+    result = _run(capsys, "predict", "--model", str(PRETRAINED), "--input", str(request),
+                  "--return-state", "--return-sequence")  # fmt: skip
+    x, lengths = pad_sequences([np.array(s, dtype=np.float32) for s in sequences])
+    expected = TorchPredictor(load_checkpoint(PRETRAINED)).predict(x, lengths)
+    np.testing.assert_allclose(result["predictions"], expected.predictions, rtol=1e-6)
+    np.testing.assert_allclose(result["state"]["h"], expected.h, rtol=1e-6)
+    assert [len(s) for s in result["sequence"]] == [3, 1]
+
+
+def test_predict_from_npz_with_a_pt_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    torch.manual_seed(0)
+    model = LSTMModel(LSTMConfig(4, 6, 2, 1)).eval()
+    torch.save(model.state_dict(), tmp_path / "model.pt")
+    x = np.random.default_rng(0).normal(size=(3, 5, 4)).astype(np.float32)
+    np.savez(tmp_path / "x.npz", inputs=x)
+    result = _run(capsys, "predict", "--model", str(tmp_path / "model.pt"),
+                  "--input", str(tmp_path / "x.npz"))  # fmt: skip
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).predictions.numpy()
+    np.testing.assert_allclose(result["predictions"], expected, atol=1e-6)
+
+
+def test_import_then_inspect(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    torch.save(LSTMModel(LSTMConfig(10, 20, 2, 1)).state_dict(), tmp_path / "model.pt")
+    out = tmp_path / "model.safetensors"
+    _run(capsys, "import", str(tmp_path / "model.pt"), "--out", str(out))
+    info = _run(capsys, "inspect", str(out))
+    assert info["config"] == {"input_size": 10, "hidden_size": 20, "num_layers": 2,
+                              "output_size": 1, "dropout": 0.0}  # fmt: skip
+    assert info["parameters"] == 4 * 20 * (10 + 20 + 2) + 4 * 20 * (20 + 20 + 2) + 21
+    assert info["metadata"]["imported_from"] == "model.pt"
+
+
+def test_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "bad.json").write_text('{"inputs": [[[1.0], [NaN]]]}')
+    completed = subprocess.run(
+        [sys.executable, "-m", "app.cli.main", "predict", "--model", str(PRETRAINED),
+         "--input", str(tmp_path / "bad.json")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 2
+    assert completed.stderr.strip().count("\n") == 0
+    assert "non-finite" in completed.stderr and "Traceback" not in completed.stderr
+    missing = subprocess.run(
+        [sys.executable, "-m", "app.cli.main", "inspect", str(tmp_path / "nope.safetensors")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert missing.returncode == 2 and "nope.safetensors: no such file" in missing.stderr
+
+
+def test_every_command_has_help() -> None:
+    for command in ("serve", "train", "predict", "import", "inspect"):
+        with pytest.raises(SystemExit) as exited:
+            main([command, "--help"])
+        assert exited.value.code == 0
+
+
+WEB_STACK_PROBE = """
+import json, sys
+from app.cli.main import main
+status = main(sys.argv[1:])
+web = sorted(name for name in sys.modules
+             if name.split(".")[0] in ("fastapi", "starlette", "uvicorn")
+             or name == "app.main" or name.startswith("app.api"))
+print(json.dumps(web), file=sys.stderr)
+sys.exit(status)
+"""
+
+
+def test_the_offline_commands_never_load_the_web_stack(tmp_path: Path) -> None:
+    """Only `serve` imports FastAPI, uvicorn and app.api; the file commands stay light."""
+    state_dict = tmp_path / "model.pt"
+    torch.save(LSTMModel(LSTMConfig(1, 4)).state_dict(), state_dict)
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps({"inputs": [[[10.0], [20.0], [30.0]]]}))
+    commands = {
+        "inspect": ["inspect", str(PRETRAINED)],
+        "predict": ["predict", "--model", str(PRETRAINED), "--input", str(request)],
+        "import": ["import", str(state_dict), "--out", str(tmp_path / "model.safetensors")],
+    }
+    for name, argv in commands.items():
+        result = subprocess.run(
+            [sys.executable, "-c", WEB_STACK_PROBE, *argv], capture_output=True, text=True
+        )
+        assert result.returncode == 0, (name, result.stderr)
+        assert json.loads(result.stderr.splitlines()[-1]) == [], name

@@ -1,0 +1,137 @@
+"""The queue in process, on a server that runs one job and queues one more: 429 beyond that,
+cancelling a queued job at once, the list newest first and paged, and what a restart finds."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from app.core.settings import Settings
+from app.main import create_app, lifespan
+from app.protocol.v1.schemas import TrainRequest
+from app.registry.store import ModelStore
+from app.training.datasets import DatasetStore
+from app.training.plan import plan_job
+from app.training.store import JobStore
+from app.training.worker import StopFlags, run_job
+from tests.support.bad_requests import AUTH
+from tests.support.inprocess import InlineLauncher
+from tests.support.jobs import SMALL_JOB, submit_async, wait_for_async
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"max_concurrent_jobs": 1, "max_queued_jobs": 1})
+
+
+async def test_full_queue_is_429_and_a_queued_job_cancels_at_once(
+    client: httpx.AsyncClient, launcher: InlineLauncher
+) -> None:
+    launcher.gate.clear()  # the first job holds the only slot
+    running = await submit_async(client, SMALL_JOB)
+    await wait_for_async(client, running["id"], lambda job: job["state"] == "running")
+    queued = await submit_async(client, SMALL_JOB)
+    refused = await client.post("/v1/train", json=SMALL_JOB, headers=AUTH)
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "queue_full"
+    cancelled = await client.post(f"/v1/train/{queued['id']}/cancel", headers=AUTH)
+    assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
+    assert (await submit_async(client, SMALL_JOB))["state"] == "queued"  # room again
+    stopping = await client.post(f"/v1/train/{running['id']}/cancel", headers=AUTH)
+    assert stopping.status_code == 202
+    assert (await wait_for_async(client, running["id"]))["state"] == "cancelled"
+    assert queued["id"] not in launcher.workers  # a cancelled queued job never started
+
+
+async def test_jobs_are_listed_newest_first_a_page_at_a_time(
+    client: httpx.AsyncClient, launcher: InlineLauncher
+) -> None:
+    launcher.gate.clear()
+    first = await submit_async(client, SMALL_JOB)
+    second = await submit_async(client, SMALL_JOB)
+    page = (await client.get("/v1/train", params={"limit": 1})).json()
+    assert [job["id"] for job in page["jobs"]] == [second["id"]]
+    rest = (await client.get(page["next"])).json()
+    assert [job["id"] for job in rest["jobs"]] == [first["id"]] and rest["next"] is None
+    queued = (await client.get("/v1/train", params={"state": "queued"})).json()
+    assert [job["id"] for job in queued["jobs"]] == [second["id"]]
+    assert "history" not in page["jobs"][0]
+
+
+async def test_restart_interrupts_running_jobs_and_runs_queued_ones(settings: Settings) -> None:
+    """SIGTERM interrupts the running job and leaves the queued one queued. A job that a crash
+    left `running` is interrupted at the next start, with its last progress; queued jobs run;
+    files that no row names are removed."""
+    held = InlineLauncher()
+    held.gate.clear()
+    app = create_app(settings, launcher=held)
+    async with lifespan(app), _client(app) as client:
+        running = await submit_async(client, SMALL_JOB)
+        await wait_for_async(client, running["id"], lambda job: job["state"] == "running")
+        queued = await submit_async(client, SMALL_JOB)
+    jobs = JobStore(settings.data_dir)
+    assert _state(jobs, running["id"]) == "interrupted"
+    assert _state(jobs, queued["id"]) == "queued"
+    crashed = jobs.claim_next()  # as if the server died right after starting it
+    assert crashed is not None and crashed.id == queued["id"]
+    later = queue_job(settings, {**SMALL_JOB, "training": {"epochs": 1}})
+    orphans = [settings.data_dir / "models" / "9", settings.data_dir / "jobs" / ("e" * 32)]
+    for orphan in orphans:
+        orphan.mkdir(parents=True)
+        (orphan / "half-written").write_bytes(b"x")
+    app = create_app(settings, launcher=InlineLauncher())
+    async with lifespan(app), _client(app) as client:
+        assert (await wait_for_async(client, later))["state"] == "succeeded"
+        interrupted = await wait_for_async(client, crashed.id)
+    assert interrupted["state"] == "interrupted" and interrupted["error"]["code"] == "interrupted"
+    assert "the server stopped while the job was running" in interrupted["error"]["message"]
+    assert not any(orphan.exists() for orphan in orphans)
+    assert (settings.data_dir / "jobs" / later / "data.npz").exists()
+
+
+async def test_start_up_applies_an_activation_that_a_crash_left_pending(
+    settings: Settings,
+) -> None:
+    """The worker stored the version; the server died before applying `activate: always`."""
+    models = ModelStore(settings.data_dir)
+    assert settings.model is not None
+    models.set_active(models.import_file(settings.model, {"kind": "import"}).version)
+    job_id = queue_job(settings, {**SMALL_JOB, "activate": "always"})
+    jobs = JobStore(settings.data_dir)
+    assert jobs.claim_next() is not None
+    assert run_job(settings.data_dir, job_id, None, StopFlags(os.getppid())) == 0
+    stored = jobs.get(job_id)
+    assert stored is not None and stored.state == "succeeded" and stored.activation is None
+    app = create_app(settings.model_copy(update={"model": None}), launcher=InlineLauncher())
+    async with lifespan(app), _client(app) as client:
+        job = await wait_for_async(client, job_id)
+        assert job["activation"]["state"] == "activated" and job["model_version"] == "2"
+        assert (await client.get("/v1/models")).json()["active"] == "2"
+
+
+def queue_job(settings: Settings, body: dict[str, Any]) -> str:
+    """A job queued as POST /v1/train queues it, without a server."""
+    request = TrainRequest.model_validate(body)
+    models, datasets = ModelStore(settings.data_dir), DatasetStore(settings.data_dir)
+    plan = plan_job(request, settings, models, datasets)
+    job_id = uuid.uuid4().hex
+    jobs = JobStore(settings.data_dir)
+    jobs.write_data(job_id, plan.data)
+    jobs.create(job_id, plan.spec, plan.data.summary(), room=99)
+    return job_id
+
+
+def _state(jobs: JobStore, job_id: str) -> str:
+    job = jobs.get(job_id)
+    assert job is not None
+    return job.state
+
+
+def _client(app: FastAPI) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
