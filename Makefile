@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 
-.PHONY: install serve test test-container lint format typecheck pytest docs pretrained bench lock clean
+.PHONY: install serve test soak test-container lint format typecheck pytest docs pretrained bench lock clean
 
 $(RUNTIME): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,9 @@ pytest: $(DEV)
 
 docs: $(DEV)  ## build the documentation site into site/ (any warning or broken link fails)
 	$(BIN)/mkdocs build --strict
+
+soak: $(DEV)  ## 10 minutes of mixed, invalid and hostile traffic while a job trains (SOAK_SECONDS)
+	$(BIN)/pytest -m soak -s -p no:cacheprovider tests/soak
 
 test-container: $(DEV)  ## build and run the Docker image (podman; needs root)
 	$(BIN)/pytest -m container -s

@@ -18,6 +18,7 @@ from app.api.access_log import AccessLog
 from app.api.body_limit import BodySizeLimit
 from app.api.errors import install_error_handlers
 from app.api.routes import datasets, health, models, operations, predict, sessions, train, v2
+from app.core.inference_keys import load_inference_keys
 from app.core.settings import Settings, get_settings
 from app.core.token import load_token_check
 from app.observability.collector import startup_objects_frozen
@@ -27,7 +28,7 @@ from app.serving.batcher import batcher_for
 from app.serving.checked_input import RequestLimits
 from app.serving.services import Services
 from app.serving.sessions import Clock, SessionStore
-from app.training.datasets import DatasetStore
+from app.training.datasets import DatasetQuota, DatasetStore
 from app.training.runner import JobRunner, Launcher, launch_worker
 from app.training.store import JobStore
 
@@ -55,7 +56,12 @@ def create_app(
     app.state.launcher = launcher
     app.state.stopping = lambda: False  # `lstm-serve serve` points it at uvicorn's flag
     uploads = {"/v1/datasets": settings.max_dataset_bytes}
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, per_path=uploads)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        per_path=uploads,
+        chunk_timeout_s=settings.body_timeout_seconds,
+    )
     # Added last, so outermost: request ids, access lines and request metrics see every answer.
     app.state.metrics = Metrics(settings, lambda: getattr(app.state, "services", None))
     app.add_middleware(AccessLog, metrics=app.state.metrics)
@@ -71,10 +77,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     registry = await anyio.to_thread.run_sync(open_registry, settings)
     app.state.token_check = await anyio.to_thread.run_sync(load_token_check, settings)
+    app.state.inference_keys = await anyio.to_thread.run_sync(load_inference_keys, settings)
     job_store = await anyio.to_thread.run_sync(JobStore, settings.data_dir)
     jobs = JobRunner(job_store, registry, settings, app.state.launcher)
     session_store = SessionStore(
-        settings.session_ttl_seconds, settings.max_sessions, app.state.clock
+        settings.session_ttl_seconds,
+        settings.max_sessions,
+        settings.max_session_bytes,
+        app.state.clock,
     )
     dataset_store = await anyio.to_thread.run_sync(_datasets, settings)
     await jobs.start()
@@ -93,10 +103,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         del app.state.services
         await batcher.close()  # answers every prediction it accepted
         await jobs.close()
-        del app.state.token_check
+        del app.state.token_check, app.state.inference_keys
 
 
 def _datasets(settings: Settings) -> DatasetStore:
-    store = DatasetStore(settings.data_dir)
+    quota = DatasetQuota(settings.max_datasets, settings.max_datasets_bytes)
+    store = DatasetStore(settings.data_dir, quota)
     store.remove_orphans()  # uploads that a crash cut short
     return store

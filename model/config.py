@@ -39,6 +39,18 @@ class LSTMConfig:
         if not within(DROPOUT_BOUNDS, float(self.dropout)):
             raise InvalidInput(f"dropout must be in [0, 1), got {self.dropout!r}", ("dropout",))
 
+    @property
+    def parameter_count(self) -> int:
+        """Weights and biases of the LSTM and its linear head, from the sizes alone: what a
+        model costs to build and train, known before it exists."""
+        hidden = self.hidden_size
+        # Per layer: four gates (i, f, g, o), each reading the layer's input and the hidden
+        # state, and two bias vectors (bias_ih, bias_hh), as nn.LSTM keeps them.
+        first = 4 * hidden * (self.input_size + hidden) + 8 * hidden
+        stacked = (self.num_layers - 1) * (4 * hidden * (hidden + hidden) + 8 * hidden)
+        head = hidden * self.output_size + self.output_size
+        return first + stacked + head
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

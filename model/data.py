@@ -9,18 +9,20 @@ element, e.g. ("inputs", 3, 7, 0) for a NaN in sample 3, step 7, feature 0, or
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 import numbers
-import zipfile
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any, TextIO, TypeGuard
 
 import numpy as np
 import numpy.typing as npt
 
-from model.errors import InvalidInput
+from model.errors import DataTooLarge, InvalidInput, UnreadableFile
+from model.npy import Budget, read_npz
 
 Location = tuple[str | int, ...]
 FloatArray = npt.NDArray[np.float32]
@@ -115,48 +117,48 @@ def make_windows(
 # --- loading files -------------------------------------------------------------------------
 
 
-def load_npz(path: PathLike) -> SequenceData:
-    """Read arrays named `inputs` (N, T, input_size) and `targets` (N, output_size) or (N,)."""
+def load_npz(path: PathLike, budget: Budget | None = None) -> SequenceData:
+    """Read arrays named `inputs` (N, T, input_size) and `targets` (N, output_size) or (N,).
+
+    The file is read as model/npy.py reads what a client sent; `budget` bounds the bytes it may
+    unpack into and the numbers it may hold (DataTooLarge past it), none for a trusted file.
+    """
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            names = sorted(archive.files)
-            arrays = {name: archive[name] for name in ("inputs", "targets") if name in names}
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise InvalidInput(f"{path}: cannot read as .npz: {exc}", ("path",)) from exc
+        found = read_npz(Path(path), budget or Budget(), ("inputs", "targets"))
+    except UnreadableFile as exc:
+        raise UnreadableFile(f"{path}: cannot read as .npz: {exc.message}", ("path",)) from exc
+    names, arrays = sorted(found.names), found.arrays
     for name in ("inputs", "targets"):
         if name not in arrays:
-            found = ", ".join(names) or "none"
-            raise InvalidInput(f"{path}: missing array '{name}' (found: {found})", (name,))
+            listed = ", ".join(names) or "none"
+            raise InvalidInput(f"{path}: missing array '{name}' (found: {listed})", (name,))
     return from_arrays(arrays["inputs"], arrays["targets"], source=str(path))
 
 
 def read_csv_series(
-    path: PathLike, columns: Sequence[str] | None = None
+    path: PathLike,
+    columns: Sequence[str] | None = None,
+    *,
+    max_columns: int | None = None,
+    max_values: int | None = None,
 ) -> tuple[list[str], npt.NDArray[np.float64]]:
     """Read a CSV with a header row into (column names, values (rows, F) float64).
 
     `columns` picks columns by name, in that order. By default every numeric column is taken,
     where a column is numeric when its first data row holds a number; after that every chosen
     cell must be a finite number.
+
+    The file streams through in chunks and only the chosen numbers are kept, so memory is
+    rows x F x 8 bytes. `max_columns` bounds the header's columns and `max_values` the numbers
+    kept; past either, reading stops there with DataTooLarge.
     """
-    header, rows, lines = _read_csv_rows(path)
-    names = _choose_columns(path, header, rows[0], columns)
-    index = [header.index(name) for name in names]
-    values = np.empty((len(rows), len(names)), dtype=np.float64)  # (rows, F)
-    for r, (row, line) in enumerate(zip(rows, lines, strict=True)):
-        where = f"{path}: row {r} (line {line})"
-        if len(row) != len(header):
-            raise InvalidInput(
-                f"{where} has {len(row)} cells but the header has {len(header)}", ("series", r)
-            )
-        for j, i in enumerate(index):
-            if not _is_number(row[i]):
-                raise InvalidInput(
-                    f"{where}, column '{names[j]}': {_describe_cell(row[i])}",
-                    ("series", r, names[j]),
-                )
-            values[r, j] = float(row[i])
-    return names, values
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            return _read_series(path, handle, columns, max_columns, max_values)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InvalidInput(f"{path}: cannot read as CSV: {exc}", ("path",)) from exc
+    except _TooManyCells as exc:
+        raise _too_many_cells(path, exc) from None
 
 
 def load_csv(
@@ -368,29 +370,260 @@ def _check_target_indices(target_columns: Sequence[int] | None, features: int) -
 
 # --- CSV helpers ---------------------------------------------------------------------------
 
+# A quoted cell as csv's default dialect reads one: it opens with a quote at the start of a cell,
+# holds anything but a lone quote ("" is a quote), and runs to its closing quote and any text
+# after it up to the next comma or line end, or past the line end while it is still open. The
+# possessive `*+` never backtracks, so a line costs one linear scan.
+_QUOTED = re.compile(r'(?:^|(?<=,))"(?:[^"]|"")*+(?:"[^,\r\n]*|\Z)')
+_QUOTED_REST = re.compile(r'(?:[^"]|"")*+(?:"[^,\r\n]*|\Z)')  # a line inside an open quoted cell
+_LINE_ENDS = ("\n", "\r")
+_BLANK_LINES = frozenset({"\n", "\r", "\r\n"})  # csv reads each as an empty record
+_CHUNK_CHARS = 1 << 20  # lines read at once: about this many characters
+_FIRST_ROWS_CELLS = 1 << 16  # the array of numbers starts this big and doubles as it fills
+_LISTED_NAMES = 20  # column names that a message lists before it says how many more
 
-def _read_csv_rows(path: PathLike) -> tuple[list[str], list[list[str]], list[int]]:
-    """Header (names stripped of spaces), the non-blank data rows and their file line numbers."""
-    table: list[list[str]] = []
-    lines: list[int] = []
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
-            for row in reader:
-                if row:
-                    table.append(row)
-                    lines.append(reader.line_num)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise InvalidInput(f"{path}: cannot read as CSV: {exc}", ("path",)) from exc
-    if not table:
-        raise InvalidInput(f"{path}: the file is empty; expected a header row", ("series",))
-    header = [name.strip() for name in table[0]]
-    duplicates = sorted({name for name in header if header.count(name) > 1})
-    if duplicates:
-        raise InvalidInput(f"{path}: duplicate column names: {', '.join(duplicates)}", ("series",))
-    if len(table) < 2:
+
+@dataclass(frozen=True)
+class _Columns:
+    """What every data row is read against: the header's width, the chosen names and where
+    they are in a row."""
+
+    path: PathLike
+    width: int
+    names: list[str]
+    index: list[int]
+
+
+def _read_series(
+    path: PathLike,
+    handle: TextIO,
+    columns: Sequence[str] | None,
+    max_columns: int | None,
+    max_values: int | None,
+) -> tuple[list[str], npt.NDArray[np.float64]]:
+    """The header and the first data row record by record (they choose the columns), then
+    the rest in chunks of whole lines."""
+    records = _CsvRecords(iter(handle.readline, ""), max_columns)
+    rows = iter(records)
+    header = _read_header(path, next(rows, None))
+    records.limit = len(header)
+    first = next(rows, None)
+    if first is None:
         raise InvalidInput(f"{path}: no data rows after the header", ("series",))
-    return header, table[1:], lines[1:]
+    names = _choose_columns(path, header, first[0], columns)
+    position = {name: i for i, name in enumerate(header)}
+    table = _Columns(path, len(header), names, [position[name] for name in names])
+    values = _GrowingRows(len(names), max_values)
+    _append_row(table, values, *first)
+    lines = records.lines_read
+    while chunk := handle.readlines(_CHUNK_CHARS):
+        chunk = _whole_records(chunk, handle)
+        block = _plain_block(chunk, table)
+        if block is not None and values.fits(len(block)):
+            values.extend(block)
+        else:  # record by record: slower, and it names what is wrong
+            _append_records(table, values, chunk, lines)
+        lines += len(chunk)
+    return names, values.array()
+
+
+def _append_records(table: _Columns, values: _GrowingRows, chunk: list[str], lines: int) -> None:
+    """The chunk's records (after `lines` lines of the file) through csv, one at a time."""
+    records = _CsvRecords(iter(chunk), table.width, lines, first_record=values.rows + 1)
+    for row, line in records:
+        _append_row(table, values, row, line)
+
+
+def _append_row(table: _Columns, values: _GrowingRows, row: list[str], line: int) -> None:
+    """One data row's chosen cells, all finite numbers; else the first fault, located."""
+    r = values.rows
+    where = f"{table.path}: row {r} (line {line})"
+    if len(row) != table.width:
+        raise InvalidInput(
+            f"{where} has {len(row)} cells but the header has {table.width}", ("series", r)
+        )
+    try:
+        numbers = [float(row[i]) for i in table.index]
+    except ValueError:
+        numbers = []
+    # One sum checks them all: a NaN or an infinity makes it non-finite (and so may a sum of
+    # huge finite numbers, which the cell-by-cell look below then lets through).
+    if not numbers or not math.isfinite(sum(numbers)):
+        for name, i in zip(table.names, table.index, strict=True):
+            if not _is_number(row[i]):
+                raise InvalidInput(
+                    f"{where}, column '{name}': {_describe_cell(row[i])}", ("series", r, name)
+                )
+    if not values.fits(1):
+        raise DataTooLarge(
+            f"{where} takes the series past {values.max_values} numbers ({len(table.names)} "
+            f"per row); at most {values.max_values}",
+            ("series", r),
+        )
+    values.extend([numbers])
+
+
+def _plain_block(chunk: list[str], table: _Columns) -> npt.NDArray[np.float64] | None:
+    """The chunk's chosen numbers, parsed in C by np.loadtxt, when the chunk is plain: no
+    quotes, every non-blank line `width` cells, every chosen cell a finite number as loadtxt
+    reads one. None otherwise: then csv reads it record by record and says what is wrong
+    (loadtxt is the stricter reader, so csv's reading stays the rule)."""
+    lines = list(itertools.filterfalse(_BLANK_LINES.__contains__, chunk))
+    if not lines:  # blank lines only: nothing for csv to read one by one either
+        return np.empty((0, len(table.index)))
+    separators = table.width - 1
+    if any('"' in line or line.count(",") != separators for line in lines):
+        return None
+    try:
+        block = np.loadtxt(
+            lines, dtype=np.float64, delimiter=",", comments=None, usecols=table.index, ndmin=2
+        )  # (len(lines), F)
+    except ValueError:
+        return None
+    return block if bool(np.isfinite(block).all()) else None
+
+
+def _whole_records(chunk: list[str], handle: TextIO) -> list[str]:
+    """`chunk`, and when it ends inside a quoted cell the lines up to that cell's end, so a
+    chunk always holds whole records."""
+    if '"' not in "".join(chunk):
+        return chunk
+    inside = False
+    for line in chunk:
+        inside = _separators(line, inside)[1]
+    while inside and (line := handle.readline()):
+        chunk.append(line)
+        inside = _separators(line, inside)[1]
+    return chunk
+
+
+class _TooManyCells(Exception):
+    """Record `record` (0 is the header) is past `limit` cells on file line `line`."""
+
+    def __init__(self, record: int, line: int, limit: int) -> None:
+        super().__init__(record, line, limit)
+        self.record, self.line, self.limit = record, line, limit
+
+
+class _CsvRecords:
+    """The non-blank records in `lines`, each with the file line it ends on (1-based; the
+    lines start after `first_line` lines of the file, with record `first_record`).
+
+    csv.reader turns a record into a list of strings; before it does, the record's cells are
+    counted on the raw lines (str.count and one regular-expression pass, both in C), and a
+    record past `limit` cells stops the reading: a 64 MB line of commas would otherwise become
+    millions of strings. The header's limit is the caller's column cap; after the header it is
+    the header's width, since no data row may have more cells.
+    """
+
+    def __init__(
+        self, lines: Iterator[str], limit: int | None, first_line: int = 0, first_record: int = 0
+    ) -> None:
+        self.limit = limit
+        self.first_line = first_line
+        self.first_record = first_record
+        self._reader = csv.reader(self._counted(lines))
+
+    @property
+    def lines_read(self) -> int:
+        return self.first_line + self._reader.line_num
+
+    def __iter__(self) -> Iterator[tuple[list[str], int]]:
+        for row in self._reader:
+            if row:  # a blank line is an empty record
+                yield row, self.lines_read
+
+    def _counted(self, lines: Iterator[str]) -> Iterator[str]:
+        # csv pulls a line only when the record it is reading needs one, so these counts
+        # always describe the record that csv is reading.
+        record, cells, inside = self.first_record - 1, 0, False
+        for number, line in enumerate(lines, start=self.first_line + 1):
+            if not inside:  # a new record starts on this line
+                if line not in _BLANK_LINES:
+                    record += 1
+                cells = 1
+            separators, inside = _separators(line, inside)
+            cells += separators
+            if self.limit is not None and cells > self.limit:
+                raise _TooManyCells(record, number, self.limit)
+            yield line
+
+
+def _separators(line: str, inside: bool) -> tuple[int, bool]:
+    """The commas that split cells on one physical line, as csv's default dialect splits them,
+    and whether the line ends inside a quoted cell (which then goes on on the next line)."""
+    if inside:
+        rest = _QUOTED_REST.match(line)
+        line = line[rest.end() :] if rest else line
+    if '"' in line:
+        line = _QUOTED.sub("", line)
+    # A line ends with its line break unless a quoted cell holds it (or it is the file's
+    # last line, where nothing follows anyway).
+    return line.count(","), not line.endswith(_LINE_ENDS)
+
+
+def _too_many_cells(path: PathLike, exc: _TooManyCells) -> InvalidInput:
+    if exc.record == 0:
+        return DataTooLarge(
+            f"{path}: the header has more than {exc.limit} columns; at most {exc.limit}",
+            ("series",),
+        )
+    r = exc.record - 1
+    return InvalidInput(
+        f"{path}: row {r} (line {exc.line}) has more cells than the header's {exc.limit}",
+        ("series", r),
+    )
+
+
+def _read_header(path: PathLike, record: tuple[list[str], int] | None) -> list[str]:
+    """The column names, stripped of spaces; none twice (found with a set, in linear time)."""
+    if record is None:
+        raise InvalidInput(f"{path}: the file is empty; expected a header row", ("series",))
+    header = [name.strip() for name in record[0]]
+    seen: set[str] = set()
+    duplicates: set[str] = set()
+    for name in header:
+        (duplicates if name in seen else seen).add(name)
+    if duplicates:
+        raise InvalidInput(
+            f"{path}: duplicate column names: {_listing(sorted(duplicates))}", ("series",)
+        )
+    return header
+
+
+class _GrowingRows:
+    """Rows of `width` float64 numbers in one array that doubles as it fills, up to
+    `max_values` numbers: memory is the numbers kept, never a Python object per cell."""
+
+    def __init__(self, width: int, max_values: int | None) -> None:
+        self.width = width
+        self.max_values = max_values
+        self.max_rows = None if max_values is None else max_values // width
+        first = max(_FIRST_ROWS_CELLS // width, 1)
+        if self.max_rows is not None:
+            first = max(min(first, self.max_rows), 1)
+        self.rows = 0
+        self._array = np.empty((first, width))  # (rows, F)
+
+    def fits(self, rows: int) -> bool:
+        return self.max_rows is None or self.rows + rows <= self.max_rows
+
+    def extend(self, block: npt.ArrayLike) -> None:
+        """Append rows (n, F) that fit."""
+        new = np.asarray(block, dtype=np.float64)  # (n, F)
+        end = self.rows + len(new)
+        if end > len(self._array):
+            grown = max(end, 2 * len(self._array))
+            if self.max_rows is not None:
+                grown = min(grown, self.max_rows)
+            # In place where the allocator can; nothing else holds a view of the array yet.
+            self._array.resize((grown, self.width), refcheck=False)
+        self._array[self.rows : end] = new
+        self.rows = end
+
+    def array(self) -> npt.NDArray[np.float64]:
+        self._array.resize((self.rows, self.width), refcheck=False)
+        return self._array
 
 
 def _choose_columns(
@@ -399,18 +632,26 @@ def _choose_columns(
     if columns is None:
         names = [name for name, cell in zip(header, first, strict=False) if _is_number(cell)]
         if not names:
-            raise InvalidInput(f"{path}: no numeric columns in {', '.join(header)}", ("columns",))
+            raise InvalidInput(f"{path}: no numeric columns in {_listing(header)}", ("columns",))
         return names
     names = list(columns)
     if not names:
         raise InvalidInput("columns must name at least one column", ("columns",))
+    known = set(header)
     for k, name in enumerate(names):
-        if name not in header:
+        if name not in known:
             raise InvalidInput(
-                f"{path}: no column named '{name}'; available: {', '.join(header)}",
+                f"{path}: no column named '{name}'; available: {_listing(header)}",
                 ("columns", k),
             )
     return names
+
+
+def _listing(names: list[str]) -> str:
+    """Names for a message: the first few, then how many more (a header may have thousands)."""
+    shown = ", ".join(names[:_LISTED_NAMES])
+    more = len(names) - _LISTED_NAMES
+    return f"{shown} and {more} more" if more > 0 else shown
 
 
 def _is_number(cell: str) -> bool:

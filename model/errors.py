@@ -28,6 +28,17 @@ class InvalidInput(ModelError):
         self.location = location
 
 
+class UnreadableFile(InvalidInput):
+    """An .npy or .npz file that is not a readable array (model/npy.py): not a zip archive, a
+    compression other than stored or deflate, a header that is no valid description of an array
+    of numbers, data shorter or longer than the header says."""
+
+
+class DataTooLarge(InvalidInput):
+    """Data past its size budget (model/npy.py): more bytes unpacked, or more numbers, than the
+    caller allows; or a CSV with more columns or numbers than its reader was given."""
+
+
 class TrainingCancelled(ModelError):
     """The stop hook asked the training loop to stop before it finished."""
 

@@ -4,27 +4,46 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> None:
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int | None = None) -> None:
     """Write to a temporary name in the same directory, fsync, rename over `path`, fsync the
-    directory so the rename itself survives a power cut."""
+    directory so the rename itself survives a power cut. The file's mode is `mode`, else what
+    the process's umask gives a new file (the server sets 077: owner only)."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    make_directories(target.parent)
+    tmp_path = target.parent / f".{target.name}.{secrets.token_hex(8)}.tmp"
+    fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
     try:
         with os.fdopen(fd, "wb") as tmp:
             tmp.write(data)
             tmp.flush()
             os.fsync(tmp.fileno())
-        os.chmod(tmp_name, mode)
-        os.replace(tmp_name, target)
+        if mode is not None:
+            os.chmod(tmp_path, mode)
+        os.replace(tmp_path, target)
     except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
+        tmp_path.unlink(missing_ok=True)
         raise
     fsync_directory(target.parent)
+
+
+def make_directories(directory: str | os.PathLike[str]) -> None:
+    """Create `directory` and its missing parents (with the umask's mode), each fsynced into its
+    parent, so a new directory survives a power cut as the files written into it do."""
+    path = Path(directory)
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for new in reversed(missing):
+        try:
+            new.mkdir()
+        except FileExistsError:  # made by a concurrent writer meanwhile: theirs will do
+            continue
+        fsync_directory(new.parent)
 
 
 def fsync_directory(directory: str | os.PathLike[str]) -> None:

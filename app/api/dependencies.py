@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.core.errors import NotReady, UnsupportedMediaType
+from app.core.inference_keys import InferenceKeys, Owner
 from app.core.settings import Settings
 from app.core.token import TokenCheck
 from app.observability.metrics import Metrics
@@ -23,6 +24,11 @@ from app.training.runner import JobRunner
 # auto_error=False: a missing or non-bearer header reaches `require_management` as None, so
 # the answer is ours (401 in the one error shape); the scheme documents the route in OpenAPI.
 _bearer = HTTPBearer(auto_error=False, description="the management token")
+_inference_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="InferenceKey",
+    description="an inference key, when the server has any (LSTM_SERVE_INFERENCE_TOKENS)",
+)
 
 
 # Dependencies that do no blocking work are `async def`: FastAPI runs a plain `def` one in its
@@ -66,12 +72,24 @@ async def require_management(
     check.check(None if credentials is None else credentials.credentials)
 
 
+async def require_inference_key(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_inference_bearer)],
+) -> Owner:
+    """The request's owner when inference keys are configured; None when inference is open."""
+    keys: InferenceKeys | None = getattr(request.app.state, "inference_keys", None)
+    if keys is None:
+        raise NotReady("the service is starting or stopping")
+    return keys.owner(None if credentials is None else credentials.credentials)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ServicesDep = Annotated[Services, Depends(get_services)]
 OptionalServicesDep = Annotated[Services | None, Depends(get_services_if_running)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 StoppingDep = Annotated[Callable[[], bool], Depends(get_stopping)]
 ManagementAuth = Annotated[None, Depends(require_management)]
+InferenceOwner = Annotated[Owner, Depends(require_inference_key)]
 
 
 async def get_registry(services: ServicesDep) -> ModelRegistry:

@@ -50,7 +50,11 @@ STATUSES: dict[type[Exception], Status] = {
     errors.UnsupportedMediaType: Status(415, "unsupported_media_type"),
     InvalidInput: Status(422, "invalid_input"),
     errors.QueueFull: Status(429, "queue_full"),
+    errors.SessionsFull: Status(429, "sessions_full"),
+    errors.DatasetQuotaExceeded: Status(409, "dataset_quota_exceeded"),
     errors.NotReady: Status(503, "not_ready"),
+    errors.Overloaded: Status(503, "overloaded"),
+    errors.InsufficientStorage: Status(507, "insufficient_storage"),
 }
 _INTERNAL = Status(500, "internal_error")
 
@@ -59,6 +63,7 @@ _HTTP_CODES = {
     400: "invalid_json",  # the framework's only 400: a body it could not parse
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     413: "payload_too_large",
     415: "unsupported_media_type",
 }
@@ -103,6 +108,10 @@ def _describe(exc: Exception) -> tuple[Status, str, Location]:
         # One error per answer: the first found. Drop the framework's "body"/"path" prefix, so
         # locations point into what the client sent.
         return _describe(first_error(exc.errors(), prefix=1))
+    if isinstance(exc, errors.Overloaded):
+        status = status_of(exc)
+        headers = {"Retry-After": str(exc.retry_after)}
+        return status._replace(headers=headers), exc.message, exc.location
     if isinstance(exc, ServiceError | InvalidInput):
         return status_of(exc), exc.message, exc.location
     if isinstance(exc, CheckpointError):
@@ -146,12 +155,13 @@ _DESCRIPTIONS = {
     403: "Management route with a wrong token",
     404: "Unknown model version, session, job, data set or route",
     409: "Conflict: a session's state or version does not fit the request, a version cannot "
-    "be loaded, or the job has already finished",
+    "be loaded, the job has already finished, or the data sets' quota is full",
     413: "Over a size limit: body bytes, sequences, steps, training data",
     415: "Unsupported content type",
     422: "Well-formed but wrong content: shapes, numbers, unknown fields, bad training data",
-    429: "The training queue is full",
-    503: "No model loaded yet",
+    429: "The training queue is full, or a session's state is over the sessions' byte budget",
+    503: "No model loaded yet, or overloaded (see Retry-After)",
+    507: "The disk is full: nothing was stored",
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sqlite3
 import sys
@@ -66,6 +67,10 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"invalid setting {where}: {error['msg']}")
     import uvicorn  # the web stack: only this command loads it
 
+    # Everything the server and its training workers write (models, data sets, jobs, the
+    # database, the token) is for the service's user alone: files 0600, directories 0700.
+    os.umask(0o077)
+
     try:
         # The event loop `uvicorn` itself would run (uvloop when installed); asyncio.run's
         # default loop served ~15% fewer small predictions per second in `make bench`.
@@ -82,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
 async def _serve(settings: Settings) -> None:
     import uvicorn
 
+    from app.api.connections import guarded_protocol
     from app.main import create_app, lifespan
     from app.observability.logs import log_config
 
@@ -95,6 +101,7 @@ async def _serve(settings: Settings) -> None:
         # lifespan then answers the batcher's accepted calls and interrupts training jobs).
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
         log_config=log_config(settings),
+        http=guarded_protocol(settings.max_connections, settings.header_timeout_seconds),
         access_log=False,  # app/api/access_log.py logs each request, with its request id
     )
     logging.captureWarnings(True)  # Python warnings too, as log records in the same format

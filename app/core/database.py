@@ -10,6 +10,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 
 from app.core.errors import StartupError
+from model.files import make_directories
 
 DATABASE_NAME = "lstm-serve.db"
 
@@ -19,7 +20,7 @@ class Database:
         """Open (creating when needed) the database and apply `schema` (CREATE ... IF NOT
         EXISTS statements). Raises StartupError naming the file when it is not a database."""
         self.path = data_dir / DATABASE_NAME
-        data_dir.mkdir(parents=True, exist_ok=True)
+        make_directories(data_dir)
         try:
             with self.connect() as db:
                 # WAL lets readers (the server) and a writer (a training worker) work at once.

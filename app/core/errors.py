@@ -83,5 +83,25 @@ class NotReady(ServiceError):
     """No model is loaded: the service is starting or stopping."""
 
 
+class Overloaded(ServiceError):
+    """A bounded queue or pool is full: the client may retry after `retry_after` seconds."""
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class SessionsFull(ServiceError):
+    """A session's state alone is over the byte budget of all sessions."""
+
+
+class DatasetQuotaExceeded(ServiceError):
+    """Storing a data set would pass the count or total-bytes quota of data sets."""
+
+
+class InsufficientStorage(ServiceError):
+    """The disk is full: nothing was stored."""
+
+
 class StartupError(Exception):
     """The service cannot start as configured (e.g. its backend cannot be imported)."""

@@ -32,9 +32,17 @@ class Settings(BaseSettings):
     max_batch_delay_ms: float = Field(default=0.0, ge=0)  # longest a call waits for others
     max_batch_sequences: int = Field(default=1024, ge=1)  # sequences in one merged call
     max_batch_steps: int = Field(default=100_000, ge=1)  # sequences x longest one, merged
+    # Sequences waiting for the model at once; beyond it a predict call is 503 + Retry-After.
+    max_queued_sequences: int = Field(default=8192, ge=1)
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    # Backpressure on the connection: concurrent connections (more: 503), and how long a
+    # client may take to send a request's headers, then each chunk of its body (slowloris).
+    max_connections: int = Field(default=512, ge=1)
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    body_timeout_seconds: float = Field(default=30.0, gt=0)
+    max_event_streams: int = Field(default=64, ge=1)  # open job event streams; more: 503
 
     # Operations (app/observability/logs.py, app/cli/serve.py). auto: JSON lines when stderr
     # is not a terminal.
@@ -47,6 +55,9 @@ class Settings(BaseSettings):
 
     session_ttl_seconds: float = Field(default=600.0, gt=0)  # idle time before a session ends
     max_sessions: int = Field(default=1000, ge=1)  # beyond it the least recently used ends
+    # The states all sessions hold, in bytes; beyond it the least recently used end, and a
+    # session that alone would not fit is refused (429).
+    max_session_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
 
     # Request limits; over any of them the answer is 413.
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1)
@@ -60,6 +71,11 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = None
     api_token_file: Path | None = None
     no_auth: bool = False
+    # Inference keys: when any is set, predict, sessions and v2 infer need one of them as a
+    # bearer token, and a session belongs to the key that started it. None: inference is open.
+    # The file holds one key per line.
+    inference_tokens: list[SecretStr] | None = None
+    inference_tokens_file: Path | None = None
 
     # Training jobs: each runs in its own worker process.
     max_concurrent_jobs: int = Field(default=1, ge=1)  # jobs training at once
@@ -71,6 +87,12 @@ class Settings(BaseSettings):
     max_training_samples: int = Field(default=100_000, ge=1)
     max_training_values: int = Field(default=10_000_000, ge=1)  # numbers in inputs and targets
     max_dataset_bytes: int = Field(default=64 * 1024 * 1024, ge=1)  # one uploaded file
+    max_datasets: int = Field(default=100, ge=1)  # data sets kept; more: 409 until one is deleted
+    max_datasets_bytes: int = Field(default=1024 * 1024 * 1024, ge=1)  # all of them together
+    # The model a job may ask for; more: 413, before the job exists.
+    max_model_parameters: int = Field(default=10_000_000, ge=1)
+    max_model_input_size: int = Field(default=1024, ge=1)  # features per step
+    max_model_output_size: int = Field(default=1024, ge=1)  # targets per sample
 
     @field_validator("api_token")
     @classmethod
@@ -78,6 +100,14 @@ class Settings(BaseSettings):
         if token is not None and len(token.get_secret_value()) < MIN_TOKEN_LENGTH:
             raise ValueError(f"api_token must have at least {MIN_TOKEN_LENGTH} characters")
         return token
+
+    @field_validator("inference_tokens")
+    @classmethod
+    def _keys_long_enough(cls, keys: list[SecretStr] | None) -> list[SecretStr] | None:
+        for key in keys or []:
+            if len(key.get_secret_value()) < MIN_TOKEN_LENGTH:
+                raise ValueError(f"each inference token needs {MIN_TOKEN_LENGTH} characters")
+        return keys
 
 
 @lru_cache

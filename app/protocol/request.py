@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from app.core.inference_keys import Owner
 from app.protocol.v1.schemas import PredictOptions
 
 Tensor3 = list[list[list[float]]]
@@ -27,8 +28,9 @@ class SessionStep(NamedTuple):
     """What a request does to its session. `start`: None begins the session when its id is
     unknown, else continues it (/v1); True begins it afresh, whatever its id held; False
     continues it and refuses an unknown id (Triton's sequence extension). `end`: forget the
-    session once this request is answered."""
+    session once this request is answered. `owner`: set by the API from the request's key."""
 
     id: str
     start: bool | None = None
     end: bool = False
+    owner: Owner = None  # the inference key the request came with: sessions are per key

@@ -1,11 +1,15 @@
-"""Validation errors as the service's own: the first error a parser or a pydantic schema found
-becomes one `InvalidJson` or `InvalidInput` with its location. One error per answer: the first
-found, never a list of every error."""
+"""JSON bodies validated against a schema, with errors as the service's own: the first error a
+parser or a pydantic schema found becomes one `InvalidJson` or `InvalidInput` with its
+location, with FastAPI's messages. One error per answer: the first found, never a list of every
+error (the schemas' lists fail fast)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from app.core.errors import InvalidJson
 from model.errors import InvalidInput
@@ -20,3 +24,22 @@ def first_error(errors: Sequence[Mapping[str, Any]], prefix: int = 0) -> Invalid
         reason = error.get("ctx", {}).get("error", "invalid JSON")
         return InvalidJson(f"{reason} at byte {location[-1]}")
     return InvalidInput(str(error["msg"]), location[prefix:])
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def validated_json(body: bytes, schema: type[Model]) -> Model:
+    """`body` parsed by the standard parser and validated by `schema`."""
+    if not body:
+        raise InvalidInput("Field required")
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise InvalidJson(f"{exc.msg} at byte {exc.pos}") from exc
+    except (ValueError, RecursionError) as exc:  # not UTF-8, nested too deep
+        raise InvalidJson("There was an error parsing the body") from exc
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        raise first_error(exc.errors(include_url=False)) from exc

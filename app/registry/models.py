@@ -115,7 +115,8 @@ def open_registry(settings: Settings) -> ModelRegistry:
 
 def _startup_version(store: ModelStore, model: Path | None) -> str:
     if model is not None:
-        source = {"kind": "import", "path": str(model.resolve())}
+        # The file's name only: an answer never shows where the server keeps its files.
+        source = {"kind": "import", "path": model.name}
         return store.import_file(model, source).version
     active = store.active_version()
     if active is not None:

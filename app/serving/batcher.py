@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import NamedTuple
 
-from app.core.errors import NotReady
+from app.core.errors import NotReady, Overloaded
 from app.core.settings import Settings
 from app.registry.models import predictor_class
 from app.serving.batch import Batch, merge, split
@@ -86,10 +86,14 @@ class _Group:
 
 
 class _Queue:
-    """The FIFO of accepted jobs, shared by the model threads."""
+    """The FIFO of accepted jobs, shared by the model threads, bounded in sequences: past
+    `max_queued` a call is refused at once (503) rather than waiting behind a backlog that only
+    grows."""
 
-    def __init__(self, limits: BatchLimits) -> None:
+    def __init__(self, limits: BatchLimits, max_queued: int) -> None:
         self.limits = limits
+        self.max_queued = max_queued
+        self._queued = 0  # sequences in _jobs
         self._jobs: deque[_Job] = deque()
         self._changed = threading.Condition()
         self._closed = False
@@ -100,7 +104,12 @@ class _Queue:
         with self._changed:
             if self._closed:
                 raise NotReady("the service is stopping")
+            if self._queued + _rows(job) > self.max_queued:
+                raise Overloaded(
+                    f"{self._queued} sequences are waiting for the model; try again shortly"
+                )
             self._jobs.append(job)
+            self._queued += _rows(job)
             # Wake model threads only when one has something to do now: an idle one, or one
             # whose group this job may fill. Each wake-up takes the GIL from the event loop.
             if self._idle or any(group.may_fill(job) for group in self._filling):
@@ -122,6 +131,7 @@ class _Queue:
                 self._changed.wait()
                 self._idle -= 1
             group = _Group(self._jobs.popleft(), self.limits)
+            self._queued -= group.sequences
             deadline = group.jobs[0].queued_at + self.limits.max_delay_s
             while True:
                 self._jobs = self._leave_out(group)
@@ -134,7 +144,15 @@ class _Queue:
 
     def _leave_out(self, group: _Group) -> deque[_Job]:
         """The queued jobs that do not join `group` (other versions, or too big), in order."""
-        return deque(job for job in self._jobs if not group.add(job))
+        before = group.sequences
+        left = deque(job for job in self._jobs if not group.add(job))
+        self._queued -= group.sequences - before
+        return left
+
+
+def _rows(job: _Job) -> int:
+    rows: int = job.batch.x.shape[0]
+    return rows
 
 
 class Batcher:
@@ -144,9 +162,11 @@ class Batcher:
         threads: int = 1,
         thread_init: Callable[[], None] = lambda: None,
         on_batch: BatchObserver | None = None,
+        max_queued: int = 8192,
     ) -> None:
-        """`threads` model threads; each runs `thread_init` first (torch's thread count)."""
-        self._queue = _Queue(limits)
+        """`threads` model threads; each runs `thread_init` first (torch's thread count).
+        `max_queued`: sequences that may wait for a model thread at once."""
+        self._queue = _Queue(limits, max_queued)
         self._thread_init = thread_init
         self._on_batch = on_batch
         self._threads = [
@@ -244,4 +264,5 @@ def batcher_for(settings: Settings, on_batch: BatchObserver | None = None) -> Ba
         settings.inference_threads,
         partial(use_threads, settings.torch_threads),
         on_batch,
+        settings.max_queued_sequences,
     )

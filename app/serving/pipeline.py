@@ -48,7 +48,7 @@ async def predict(
 async def _predict_in_session(
     parsed: PredictInput, step: SessionStep, services: Services, resolved: LoadedModel | None
 ) -> Outcome:
-    async with services.sessions.hold(step.id) as session:
+    async with services.sessions.hold(step.id, step.owner) as session:
         # A fresh start ignores the old state rather than dropping it: should this request
         # fail, the session is as it was.
         kept = None if step.start else session.kept
@@ -65,6 +65,8 @@ async def _predict_in_session(
         else:
             model = resolved or await model_for(services.registry, parsed.options.model_version)
             state = _request_state(parsed, model)
+        # Refused before the model runs when the state could never be kept.
+        services.sessions.check_fits(_state_bytes(model, len(parsed.lengths)))
         # The session's lock is held until its state is saved: its next request starts there.
         prediction = await _run(services.batcher, model, parsed, state)
         if step.end:
@@ -112,6 +114,12 @@ async def model_for(registry: ModelRegistry, version: str | None) -> LoadedModel
         return active
     # Another version may have to be loaded from its file: keep that off the event loop.
     return await anyio.to_thread.run_sync(registry.get, version)
+
+
+def _state_bytes(model: LoadedModel, sequences: int) -> int:
+    """What a session keeps for `sequences`: h and c, (num_layers, B, hidden_size) float32."""
+    config = model.predictor.config
+    return 2 * config.num_layers * sequences * config.hidden_size * 4
 
 
 def _request_state(parsed: PredictInput, model: LoadedModel) -> LSTMState | None:

@@ -1,29 +1,39 @@
 """Uploaded data sets: `<data_dir>/datasets/<id>/data.npz` or `data.csv`, validated before they
 are registered in the `datasets` table, so a training request can name one by id.
 
-An .npz file's array headers are read before any array is, so a small compressed file that
-would unpack into gigabytes is refused with 413 instead of filling the memory."""
+An .npz file is read as a predict body is (model/npy.py): each array's header is checked before
+its data is read, and the bytes it unpacks into are counted as they arrive, so a small
+compressed file that would unpack into gigabytes is refused with 413 instead of filling the
+memory. A CSV streams through model/data.py's reader, its columns and numbers bounded as it is
+read.
+
+The store keeps at most a quota of data sets, by count and by bytes (409 past it), checked with
+the insert in one transaction so concurrent uploads cannot both take the last place. A full disk
+is InsufficientStorage (507). Whatever fails, the upload's directory goes with it; a crash leaves
+at worst a directory without a row, which `remove_orphans` deletes at the next start."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import shutil
 import sqlite3
 import uuid
-import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal
-
-import numpy as np
+from typing import Any, Literal
 
 from app.core.clock import timestamp
 from app.core.database import Database
-from app.core.errors import LimitExceeded
+from app.core.errors import DatasetQuotaExceeded, InsufficientStorage, LimitExceeded
+from app.protocol.v1.binary_body import file_errors
 from model.data import load_npz, read_csv_series
-from model.errors import InvalidInput
-from model.files import atomic_write_bytes
+from model.errors import DataTooLarge, InvalidInput
+from model.files import atomic_write_bytes, fsync_directory
+from model.npy import Budget
 
 DatasetFormat = Literal["npz", "csv"]
 
@@ -52,9 +62,19 @@ class Dataset:
     path: Path
 
 
+@dataclass(frozen=True)
+class DatasetQuota:
+    """How many data sets the store keeps, and how many bytes all of them hold together."""
+
+    count: int
+    bytes: int
+
+
 class DatasetStore:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, quota: DatasetQuota | None = None) -> None:
+        """`quota` None: no quota, for a store that is only read (a worker, a tool)."""
         self.data_dir = data_dir
+        self.quota = quota
         self.db = Database(data_dir, _SCHEMA)
 
     def get(self, dataset_id: str) -> Dataset | None:
@@ -64,15 +84,31 @@ class DatasetStore:
     def all(self) -> list[Dataset]:
         return self._select("ORDER BY seq DESC", ())
 
-    def add(self, content: bytes, kind: DatasetFormat, max_values: int) -> Dataset:
-        """Validate and store an upload; InvalidInput (422) or LimitExceeded (413) leave
-        nothing behind."""
-        dataset_id = uuid.uuid4().hex
-        path = self.data_dir / "datasets" / dataset_id / f"data.{kind}"
-        atomic_write_bytes(path, content)
+    def add(
+        self,
+        content: bytes,
+        kind: DatasetFormat,
+        max_values: int,
+        max_bytes: int,
+        *,
+        max_columns: int,
+    ) -> Dataset:
+        """Validate and store an upload; InvalidInput (422), InvalidBody (400), LimitExceeded
+        (413), DatasetQuotaExceeded (409) or InsufficientStorage (507) leave nothing behind.
+        An .npz may unpack into `max_bytes` and hold `max_values` numbers; a CSV may have
+        `max_columns` columns and `max_values` numbers in its numeric ones."""
+        with self.db.connect() as db:  # before the disk and the validation are spent on it
+            self._check_quota(db, len(content))
+        dataset_id, digest = uuid.uuid4().hex, hashlib.sha256(content).hexdigest()
+        directory = self.data_dir / "datasets" / dataset_id
+        path = directory / f"data.{kind}"
         try:
-            summary = _validate(path, kind, max_values)
-            with self.db.transaction() as db:
+            with _full_disk_is_507("the data set was not stored"):
+                atomic_write_bytes(path, content)
+            summary = _validate(path, kind, max_values, max_bytes, max_columns)
+            with _full_disk_is_507("the data set was not stored"), self.db.transaction() as db:
+                # Again under the write lock: another upload may have taken the room meanwhile.
+                self._check_quota(db, len(content))
                 db.execute(
                     f"INSERT INTO datasets ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
                     (
@@ -80,16 +116,31 @@ class DatasetStore:
                         timestamp(),
                         kind,
                         len(content),
-                        hashlib.sha256(content).hexdigest(),
+                        digest,
                         json.dumps(summary),
                     ),
                 )
         except BaseException:
-            shutil.rmtree(path.parent, ignore_errors=True)
+            shutil.rmtree(directory, ignore_errors=True)
             raise
         stored = self.get(dataset_id)
         assert stored is not None  # just inserted
         return stored
+
+    def remove(self, dataset_id: str) -> bool:
+        """Delete a data set; False when there is none by that id. The row goes first, then
+        the directory, so a crash between them leaves a directory without a row, which
+        `remove_orphans` deletes at the next start. Jobs keep their own copy of their data
+        (`jobs/<id>/data.npz`, written when they are submitted), so the jobs planned from it
+        train on regardless."""
+        with _full_disk_is_507("the data set was not deleted"), self.db.transaction() as db:
+            deleted = db.execute("DELETE FROM datasets WHERE id = ?", (dataset_id,)).rowcount
+        if deleted:
+            root = self.data_dir / "datasets"
+            shutil.rmtree(root / dataset_id, ignore_errors=True)
+            if root.is_dir():
+                fsync_directory(root)  # the removal itself survives a power cut
+        return bool(deleted)
 
     def remove_orphans(self) -> list[str]:
         """Delete data set directories without a row (a crash during an upload)."""
@@ -101,6 +152,23 @@ class DatasetStore:
         for name in orphans:
             shutil.rmtree(root / name, ignore_errors=True)
         return orphans
+
+    def _check_quota(self, db: sqlite3.Connection, size: int) -> None:
+        """DatasetQuotaExceeded when one more data set of `size` bytes would pass the quota."""
+        if self.quota is None:
+            return
+        query = "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM datasets"
+        count, total = db.execute(query).fetchone()
+        if count >= self.quota.count:
+            raise DatasetQuotaExceeded(
+                f"{count} data sets are stored, the most this server keeps; delete one first"
+            )
+        if total + size > self.quota.bytes:
+            raise DatasetQuotaExceeded(
+                f"the data sets hold {total} bytes; {size} more would pass the quota of "
+                f"{self.quota.bytes}; delete one first",
+                ("body",),
+            )
 
     def _select(self, where: str, args: tuple[Any, ...]) -> list[Dataset]:
         with self.db.connect() as db:
@@ -114,45 +182,49 @@ class DatasetStore:
         return Dataset(**values, path=path)
 
 
-def _validate(path: Path, kind: DatasetFormat, max_values: int) -> dict[str, Any]:
+def _validate(
+    path: Path, kind: DatasetFormat, max_values: int, max_bytes: int, max_columns: int
+) -> dict[str, Any]:
     """The data set's summary; messages name "the upload", not the server's file path."""
     try:
         if kind == "csv":
-            names, values = read_csv_series(path)  # (rows, F)
-            return {"rows": int(values.shape[0]), "columns": names}
-        check_npz_size(path, max_values)
-        summary = load_npz(path).summary()
-        return {key: value for key, value in summary.items() if key != "source"}
+            return _csv_summary(path, max_values, max_columns)
+        return _npz_summary(path, max_values, max_bytes)
     except InvalidInput as exc:
         message = exc.message.replace(str(path), "the upload")
         raise InvalidInput(message, ("body", *exc.location)) from exc
 
 
-def check_npz_size(path: Path, max_values: int) -> None:
-    """Read the shapes of `inputs` and `targets` from their .npy headers, before loading."""
-    total = 0
+def _npz_summary(path: Path, max_values: int, max_bytes: int) -> dict[str, Any]:
+    """Read as model/npy.py reads what a client sent, within one upload's budget: `max_bytes`
+    unpacked, as many as the upload itself may have, and `max_values` numbers in inputs and
+    targets, as many as one training job may take."""
+    with file_errors(("body",), path=str(path)):
+        summary = load_npz(path, Budget(max_bytes, max_values)).summary()
+    return {key: value for key, value in summary.items() if key != "source"}
+
+
+def _csv_summary(path: Path, max_values: int, max_columns: int) -> dict[str, Any]:
+    """Rows and numeric columns, read within the bounds of one training job: `max_columns`
+    columns (the widest input a model may take), `max_values` numbers kept."""
     try:
-        with zipfile.ZipFile(path) as archive:
-            for name in ("inputs.npy", "targets.npy"):
-                if name in archive.namelist():
-                    with archive.open(name) as member:
-                        shape = _npy_shape(member)
-                    total += int(np.prod(shape, dtype=np.int64))
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise InvalidInput(f"the upload is not an .npz file: {exc}") from exc
-    if total > max_values:
-        raise LimitExceeded(
-            f"the data set holds {total} numbers; at most {max_values} per training job",
-            ("body",),
-        )
+        names, values = read_csv_series(path, max_columns=max_columns, max_values=max_values)
+    except DataTooLarge as exc:
+        message = exc.message.replace(str(path), "the upload")
+        raise LimitExceeded(message, ("body", *exc.location)) from exc
+    return {"rows": int(values.shape[0]), "columns": names}
 
 
-def _npy_shape(member: IO[bytes]) -> tuple[int, ...]:
-    version = np.lib.format.read_magic(member)
-    read = (
-        np.lib.format.read_array_header_1_0
-        if version == (1, 0)
-        else np.lib.format.read_array_header_2_0
-    )
-    shape, _, _ = read(member)
-    return tuple(int(size) for size in shape)
+@contextmanager
+def _full_disk_is_507(outcome: str) -> Iterator[None]:
+    """A full disk (or disk quota), met writing a file or a row, as InsufficientStorage."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise InsufficientStorage(f"the disk is full: {outcome}") from exc
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode != sqlite3.SQLITE_FULL:
+            raise
+        raise InsufficientStorage(f"the disk is full: {outcome}") from exc

@@ -40,6 +40,7 @@ def plan_job(
     params = build_params(request, kind, settings)
     base = _base_model(request.init_from, store)
     config = _config(request, data, base)
+    check_model_bounds(config, request, settings)
     try:  # the split and the sizes, exactly as the worker will prepare them
         prepare(config, data, params, base)
     except InvalidInput as exc:
@@ -134,8 +135,13 @@ def _dataset(
             "target_columns of a CSV data set are column names", ("data", "target_columns")
         )
     name = f"data set {dataset.id}"
-    with located("data", path=str(dataset.path), name=name):
-        data = load_data(dataset.path, spec.window, spec.horizon or 1, spec.columns, targets)  # type: ignore[arg-type]
+    try:
+        with located("data", path=str(dataset.path), name=name):
+            data = load_data(dataset.path, spec.window, spec.horizon or 1, spec.columns, targets)  # type: ignore[arg-type]
+    except InvalidInput:
+        if datasets.get(dataset.id) is None:  # deleted since it was looked up: its file too
+            raise UnknownDataset(f"no data set {dataset.id!r}", ("data", "dataset_id")) from None
+        raise
     kind: DataKind = "windows" if dataset.format == "csv" else "arrays"
     return dataclasses.replace(data, source=name), kind
 
@@ -183,6 +189,48 @@ def _check_size(samples: int, values: int, settings: Settings) -> None:
             f"{values} numbers of training data; at most {settings.max_training_values} per job",
             ("data",),
         )
+
+
+def check_model_bounds(config: LSTMConfig, request: TrainRequest, settings: Settings) -> None:
+    """The model a job would build, bounded before it is built: its input and output sizes,
+    which follow from the data, and its parameter count (memory and time per step grow with
+    it). Past any: LimitExceeded, located at what the request sent that set it."""
+    base = f"version {request.init_from}'s model" if request.init_from else None
+    sizes = (
+        ("input_size", "features per step", settings.max_model_input_size),
+        ("output_size", "targets per sample", settings.max_model_output_size),
+    )
+    for name, what, limit in sizes:
+        size = getattr(config, name)
+        if size > limit:
+            raise LimitExceeded(
+                f"{base or 'the data'} has {size} {what} ({name}); this server trains models "
+                f"of at most {limit}",
+                ("init_from",) if base else _data_location(request.data, name),
+            )
+    count, limit = config.parameter_count, settings.max_model_parameters
+    if count > limit:
+        shape = ", ".join(
+            f"{name} {getattr(config, name)}"
+            for name in ("input_size", "hidden_size", "num_layers", "output_size")
+        )
+        raise LimitExceeded(
+            f"{base or 'the model'} has {count} parameters ({shape}); this server trains "
+            f"models of at most {limit}"
+            + ("" if base else ": make hidden_size or num_layers smaller"),
+            ("init_from",) if base else ("model", "hidden_size"),
+        )
+
+
+def _data_location(spec: TrainData, size: str) -> tuple[str, ...]:
+    """Where the request set a model's input_size or output_size: the data it sent."""
+    if spec.inputs is not None:
+        return ("data", "inputs" if size == "input_size" else "targets")
+    if size == "output_size":
+        return ("data", "target_columns")
+    if spec.series is not None:
+        return ("data", "series")
+    return ("data", "columns" if spec.columns else "dataset_id")
 
 
 def build_params(request: TrainRequest, kind: DataKind, settings: Settings) -> TrainParams:

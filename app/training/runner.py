@@ -29,6 +29,7 @@ from app.registry.models import ModelRegistry
 from app.training.activation import apply_policy
 from app.training.plan import JobPlan
 from app.training.store import LOG_NAME, Job, JobState, JobStore
+from app.training.views import StreamSlots
 
 logger = logging.getLogger(__name__)
 
@@ -49,16 +50,14 @@ class WorkerProcess(Protocol):
 
 
 Launcher = Callable[[Job, JobStore, Settings], Awaitable[WorkerProcess]]
+# Kept out of a worker's environment: it never serves a request.
+SECRET_VARIABLES = frozenset({"LSTM_SERVE_API_TOKEN", "LSTM_SERVE_INFERENCE_TOKENS"})
 
 
 async def launch_worker(job: Job, jobs: JobStore, settings: Settings) -> WorkerProcess:
     """`python -m app.training.worker` in its own session (a Ctrl+C meant for the server does not
     reach it), output appended to the job's worker.log, thread pools sized before import."""
     threads = str(settings.training_threads)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.update(
-        {name: threads for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
-    )
     command = [
         sys.executable,
         "-m",
@@ -78,9 +77,18 @@ async def launch_worker(job: Job, jobs: JobStore, settings: Settings) -> WorkerP
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=env,
+            env=worker_environment(settings),
             start_new_session=True,
         )
+
+
+def worker_environment(settings: Settings) -> dict[str, str]:
+    """The server's environment without its secrets (a worker never serves a request), with
+    the thread pools sized before any library starts them."""
+    env = {name: value for name, value in os.environ.items() if name not in SECRET_VARIABLES}
+    threads = str(settings.training_threads)
+    pools = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+    return {**env, "PYTHONUNBUFFERED": "1", **dict.fromkeys(pools, threads)}
 
 
 class JobRunner:
@@ -92,6 +100,7 @@ class JobRunner:
         launcher: Launcher = launch_worker,
     ) -> None:
         self.jobs, self.registry, self.settings = jobs, registry, settings
+        self.event_streams = StreamSlots(settings.max_event_streams)
         self._launch = launcher
         self._workers: dict[str, WorkerProcess] = {}
         self._tasks: set[asyncio.Task[None]] = set()

@@ -13,6 +13,7 @@ from typing import Any
 import anyio.to_thread
 
 from app.core.clock import now
+from app.core.errors import Overloaded
 from app.protocol.v1.schemas import ActivationInfo, JobDetail, JobProgress, JobSummary
 from app.training.store import Job, JobStore
 
@@ -73,12 +74,47 @@ def _activation(job: Job) -> ActivationInfo | None:
     return ActivationInfo(**job.activation)
 
 
+class StreamSlots:
+    """A cap on open event streams: each polls the database, so their number is bounded.
+    Used from the event loop only."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open = 0
+
+    def take(self) -> Callable[[], None]:
+        """One more stream, or Overloaded (503) when `limit` are open; returns its release,
+        which may be called more than once (the stream's end and the response's background
+        both call it: a client that leaves before the stream starts ends only the latter)."""
+        if self.open >= self.limit:
+            raise Overloaded(f"{self.open} event streams are open; poll GET /v1/train/{{id}}")
+        self.open += 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self.open -= 1
+
+        return release
+
+
 async def job_events(
-    job_id: str, jobs: JobStore, stopping: Callable[[], bool]
+    job_id: str, jobs: JobStore, stopping: Callable[[], bool], release: Callable[[], None]
 ) -> AsyncIterator[str]:
     """`event: progress` with the job (as in GET /v1/train/{id}, without the history) each time
     it changes: a new epoch, a new state, a cancel request; changes within one poll interval
-    come as one event. Then `event: done` with the job and its full history, and the end."""
+    come as one event. Then `event: done` with the job and its full history, and the end.
+    Holds a stream slot (taken by the caller) until the stream ends or its client leaves."""
+    try:
+        async for event in _events(job_id, jobs, stopping):
+            yield event
+    finally:
+        release()
+
+
+async def _events(job_id: str, jobs: JobStore, stopping: Callable[[], bool]) -> AsyncIterator[str]:
     seen, beat = -1, time.monotonic()
     while not stopping():
         revision = await anyio.to_thread.run_sync(jobs.revision, job_id)

@@ -12,6 +12,7 @@ server shuts down), and dies with the server: a worker never outlives the server
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import math
 import os
@@ -34,6 +35,7 @@ from model.inference import Predictor
 from model.train_loop import EpochProgress, TrainParams, TrainResult, split_data
 
 EXIT_STOPPED = 75  # stopped for a shutdown, or orphaned: the job's state is the server's to set
+OOM_SCORE_ADJ_MAX = 1000
 _PR_SET_PDEATHSIG = 1
 
 
@@ -78,7 +80,16 @@ def main(argv: list[str] | None = None) -> int:
     if stop.orphaned():  # the server died before the line above took effect
         return EXIT_STOPPED
     os.nice(args.niceness)
+    _first_to_go_when_memory_runs_out()
     return run_job(args.data_dir, args.job_id, args.threads, stop)
+
+
+def _first_to_go_when_memory_runs_out() -> None:
+    """Linux: the highest OOM score, so that when memory runs out the kernel kills this worker
+    (its job ends `failed`) and never the server. Raising one's own score needs no privilege."""
+    # Not Linux, or no /proc: the server is then as exposed as before.
+    with contextlib.suppress(OSError):
+        Path("/proc/self/oom_score_adj").write_text(str(OOM_SCORE_ADJ_MAX))
 
 
 def _die_with_parent() -> None:

@@ -29,3 +29,10 @@ def test_unknown_and_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("LSTM_SERVE_MAX_SESSIONS", "0")
     with pytest.raises(ValidationError, match="max_sessions"):
         Settings()
+
+
+def test_every_setting_is_documented() -> None:
+    """docs/settings.md lists each LSTM_SERVE_* variable, so none is a secret of the code."""
+    page = (Path(__file__).resolve().parents[2] / "docs" / "settings.md").read_text()
+    missing = [name for name in Settings.model_fields if f"`{name.upper()}`" not in page]
+    assert not missing

@@ -19,19 +19,22 @@ from tests.support.bad_requests import TOKEN
 pytestmark = pytest.mark.anyio
 
 
-def test_without_a_token_one_is_generated_into_an_owner_only_file(
+def test_without_a_token_one_is_generated_once_into_an_owner_only_file(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="app.api.auth")
+    caplog.set_level(logging.INFO, logger="app.core.token")
     first = load_token_check(Settings(data_dir=tmp_path))
     path = tmp_path / TOKEN_FILE_NAME
     assert first.token is not None and path.read_text().strip().encode() == first.token
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert len(first.token) >= 32
     assert str(path.resolve()) in caplog.text and first.token.decode() not in caplog.text
-    second = load_token_check(Settings(data_dir=tmp_path))
-    assert second.token != first.token  # a new one per start-up
-    assert path.read_text().strip().encode() == second.token
+    again = load_token_check(Settings(data_dir=tmp_path))
+    assert again.token == first.token  # the next start keeps it: clients go on working
+    path.unlink()  # how an operator replaces a leaked token
+    third = load_token_check(Settings(data_dir=tmp_path))
+    assert third.token not in (None, first.token)
+    assert path.read_text().strip().encode() == third.token
 
 
 def test_token_from_setting_or_file(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -98,3 +98,17 @@ def test_new_data_dir_serves_the_shipped_model(tmp_path: Path) -> None:
         response = httpx.post(f"{server.url}/v1/predict", json={"inputs": [steps]})
         assert response.status_code == 200
         assert len(response.json()["predictions"][0]) == detail["config"]["output_size"]
+
+
+def test_a_generated_token_outlives_a_restart(tmp_path: Path, checkpoint: Path) -> None:
+    """Clients keep working after a restart; deleting the file is how to get a new token."""
+    data_dir = tmp_path / "var"
+    tokens = []
+    for _ in range(2):
+        with running_server(data_dir, "--model", str(checkpoint), env=clean_env()) as server:
+            token = (data_dir / "api-token").read_text().strip()
+            headers = {"authorization": f"Bearer {token}"}
+            activated = httpx.post(f"{server.url}/v1/models/1/activate", headers=headers)
+            assert activated.status_code == 200, activated.text
+            tokens.append(token)
+    assert tokens[0] == tokens[1]

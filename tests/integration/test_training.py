@@ -89,6 +89,11 @@ def test_cancel_running_and_queued_jobs_full_queue_and_predictions_keep_flowing(
         started = wait_for(client, running["id"], is_training)
         [worker] = children(trainer.process.pid)  # a process of its own, not a thread
         assert running["id"] in command_line(worker)
+        # When memory runs out, the kernel kills the worker first, never the server.
+        assert Path(f"/proc/{worker}/oom_score_adj").read_text().strip() == "1000"
+        assert Path(f"/proc/{trainer.process.pid}/oom_score_adj").read_text().strip() == "0"
+        environment = Path(f"/proc/{worker}/environ").read_bytes().split(b"\0")
+        assert not [entry for entry in environment if entry.startswith(b"LSTM_SERVE_API_TOKEN")]
         queued = submit(client, SMALL_JOB)
         full = client.post("/v1/train", json=SMALL_JOB, headers=AUTH)
         assert full.status_code == 429 and full.json()["error"]["code"] == "queue_full"

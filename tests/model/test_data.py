@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import time
+import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from model.data import (
     SequenceData,
+    _CsvRecords,
+    _TooManyCells,
     chronological_split,
     from_arrays,
     load_csv,
@@ -20,7 +28,7 @@ from model.data import (
     read_csv_series,
     split,
 )
-from model.errors import InvalidInput
+from model.errors import DataTooLarge, InvalidInput
 from model.scaling import Scaler
 
 SUNSPOTS = Path(__file__).resolve().parents[2] / "data" / "sunspots.csv"
@@ -303,6 +311,163 @@ def test_sunspots_file_loads() -> None:
     data = load_csv(SUNSPOTS, window=9, columns=["SUNACTIVITY"])
     assert data.summary()["n"] == 300
     assert data.targets[0, 0] == values[9, 1]  # first target: year 1709
+
+
+# --- CSV: streaming and bounds -------------------------------------------------------------
+
+
+def _csv_records(text: str) -> list[tuple[list[str], int]]:
+    """What csv itself reads from `text`: the non-blank records and the line each ends on."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    return [(row, reader.line_num) for row in reader if row]
+
+
+@given(st.text(alphabet='a,"\n\r ', max_size=40), st.integers(1, 6))
+@settings(max_examples=1000, deadline=None, database=None, derandomize=True)
+def test_cells_are_counted_before_csv_exactly_as_csv_splits_them(text: str, limit: int) -> None:
+    """The bound on a record's cells is checked on its raw lines, quotes and line breaks
+    inside quoted cells included, and agrees with csv on every record."""
+    expected = _csv_records(text)
+    lines = io.StringIO(text, newline="").readlines()
+    assert list(_CsvRecords(iter(lines), None)) == expected
+    too_wide = [k for k, (row, _) in enumerate(expected) if len(row) > limit]
+    if not too_wide:
+        assert list(_CsvRecords(iter(lines), limit)) == expected
+        return
+    with pytest.raises(_TooManyCells) as info:
+        list(_CsvRecords(iter(lines), limit))
+    assert info.value.record == too_wide[0]
+    assert info.value.line <= expected[too_wide[0]][1]  # found at or before the record's end
+
+
+def _random_series(rng: np.random.Generator, rows: int, ending: str) -> tuple[str, np.ndarray]:
+    """A CSV whose first column is text, often quoted with commas, quotes and line breaks
+    inside, with blank lines here and there; and the numbers it holds."""
+    values = rng.normal(size=(rows, 2)) * 10.0 ** rng.integers(-5, 6, size=(rows, 2))
+    texts = ["plain", '"with, a comma"', '"two\nlines"', '"a ""quote"""', '" \r\n,"']
+    lines = ["note,a,b"]
+    for x, y in values.tolist():
+        note = texts[rng.integers(len(texts))] if rng.random() < 0.3 else "x"
+        lines.append(f"{note},{x!r},{y!r}")
+        if rng.random() < 0.05:
+            lines.append("")
+    return ending.join(lines) + ending, values
+
+
+@pytest.mark.parametrize("chunk_chars", [1 << 20, 200, 1])
+@pytest.mark.parametrize("ending", ["\n", "\r\n"])
+def test_csv_read_in_chunks_equals_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_chars: int, ending: str
+) -> None:
+    # Small chunks cut through quoted cells that span lines, and mix plain chunks (parsed by
+    # np.loadtxt) with quoted ones (parsed by csv): the numbers must come out exactly.
+    monkeypatch.setattr("model.data._CHUNK_CHARS", chunk_chars)
+    text, expected = _random_series(np.random.default_rng(chunk_chars), 500, ending)
+    path = tmp_path / "series.csv"
+    path.write_bytes(text.encode())
+    names, values = read_csv_series(path)
+    assert names == ["a", "b"] and values.dtype == np.float64
+    assert np.array_equal(values, expected)
+
+
+@pytest.mark.parametrize("chunk_chars", [1 << 20, 30])
+def test_csv_errors_far_into_the_file_keep_their_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_chars: int
+) -> None:
+    monkeypatch.setattr("model.data._CHUNK_CHARS", chunk_chars)
+    rows = [f'"two\nlines",{i}\n\n' if i % 3 == 0 else f"x,{i}\n" for i in range(60)]
+    lines = 1 + sum(row.count("\n") for row in rows[:40])  # the header, then rows 0..39
+    text = "note,v\n" + "".join(rows[:40]) + "x,oops\n" + "".join(rows[40:])
+    with _raises(rf"row 40 \(line {lines + 1}\), column 'v': 'oops'", ("series", 40, "v")):
+        read_csv_series(_write(tmp_path, text))
+    short = "note,v\n" + "".join(rows[:40]) + "x\n"
+    with _raises(rf"row 40 \(line {lines + 1}\) has 1 cells", ("series", 40)):
+        read_csv_series(_write(tmp_path, short))
+
+
+def test_csv_row_with_more_cells_than_the_header(tmp_path: Path) -> None:
+    with _raises(r"row 1 \(line 3\) has more cells than the header's 2", ("series", 1)):
+        read_csv_series(_write(tmp_path, "x,y\n1,2\n3,4,5\n"))
+    # A quoted cell may hold commas and line breaks; it is still one cell.
+    names, values = read_csv_series(_write(tmp_path, 'x,t,y\n1,"a,\nb",2\n3,"c",4\n'))
+    assert names == ["x", "y"] and values.tolist() == [[1, 2], [3, 4]]
+    with _raises(r"row 1 \(line 4\), column 'x': 'a\\nb' is not", ("series", 1, "x")):
+        read_csv_series(_write(tmp_path, 'x,y\n1,2\n"a\nb",4\n'))
+
+
+def test_a_header_over_max_columns_is_refused_at_once(tmp_path: Path) -> None:
+    path = _write(tmp_path, ",".join(f"c{i}" for i in range(20_000)) + "\n" + "1," * 19_999 + "1\n")
+    started = time.perf_counter()
+    with pytest.raises(DataTooLarge, match="the header has more than 1024 columns; at most 1024"):
+        read_csv_series(path, max_columns=1024)
+    assert time.perf_counter() - started < 0.5
+    names, values = read_csv_series(path, max_columns=20_000)
+    assert len(names) == 20_000 and values.shape == (1, 20_000)
+
+
+def test_a_line_of_millions_of_cells_never_becomes_millions_of_strings(tmp_path: Path) -> None:
+    # 2 million two-letter cells: csv would make a list of 2 million strings, about 150 MB.
+    path = _write(tmp_path, "x,y\n1,2\n" + "ab," * 2_000_000 + "\n")
+    tracemalloc.start()
+    try:
+        with _raises(r"row 1 \(line 3\) has more cells than the header's 2", ("series", 1)):
+            read_csv_series(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 30 * 1024 * 1024  # the line's text and a copy or two of it (csv: 125 MB)
+
+
+def test_duplicate_names_are_found_in_linear_time(tmp_path: Path) -> None:
+    path = _write(tmp_path, ",".join(f"c{i % 10_000}" for i in range(20_000)) + "\n")
+    started = time.perf_counter()
+    with _raises(r"duplicate column names: c0, c1, .* and 9980 more$", ("series",)):
+        read_csv_series(path)
+    assert time.perf_counter() - started < 0.5
+
+
+def test_max_values_stops_at_the_row_past_it(tmp_path: Path) -> None:
+    path = _write(tmp_path, "x,y\n\n" + "".join(f"{i},{i}\n" for i in range(100)))
+    assert read_csv_series(path, max_values=200)[1].shape == (100, 2)  # exactly at the bound
+    with pytest.raises(DataTooLarge) as info:
+        read_csv_series(path, max_values=199)
+    assert info.value.location == ("series", 99)
+    assert "row 99 (line 102) takes the series past 199 numbers (2 per row)" in info.value.message
+    with _raises(r"row 0 \(line 3\) takes the series past 1 numbers", ("series", 0)):
+        read_csv_series(path, max_values=1)
+
+
+def test_memory_is_the_numbers_kept_not_an_object_per_cell(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    numbers = rng.normal(size=(100_000, 2))
+    body = "".join(
+        f"2024-01-{i % 28 + 1:02d},{x:.6f},{y:.6f}\n" for i, (x, y) in enumerate(numbers)
+    )
+    path = _write(tmp_path, "day,a,b\n" + body)  # about 3 MB
+    tracemalloc.start()
+    try:
+        names, values = read_csv_series(path, max_values=200_000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert names == ["a", "b"] and np.allclose(values, numbers, atol=5e-7)
+    # The kept numbers (1.6 MB), the array's growth, one chunk of lines; a list of strings
+    # per row took 32 MB here.
+    assert peak < 3 * values.nbytes + 12 * 1024 * 1024
+
+
+def test_cells_that_loadtxt_refuses_are_read_as_python_reads_them(tmp_path: Path) -> None:
+    # np.loadtxt is the fast path, but Python's float() is the rule: "1_000" is a number.
+    values = read_csv_series(_write(tmp_path, "x,y\n1_000,2\n3, 4 \n"))[1]
+    assert values.tolist() == [[1000, 2], [3, 4]]
+    with _raises(r"row 1 \(line 3\), column 'y': 'inf' is not a finite number", ("series", 1, "y")):
+        read_csv_series(_write(tmp_path, "x,y\n1,2\n3,inf\n"))
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_name(tmp_path: Path) -> None:
+    path = tmp_path / "bom.csv"
+    path.write_bytes("\ufeffx,y\r\n1,2\r\n".encode())
+    assert read_csv_series(path)[0] == ["x", "y"]
 
 
 # --- load_data -----------------------------------------------------------------------------

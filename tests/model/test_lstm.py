@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -25,6 +26,18 @@ class ClassicLSTM(nn.Module):
         c0 = torch.zeros(self.num_layers, x.size(0), self.hidden_size)
         out, _ = self.lstm(x, (h0, c0))
         return self.fc(out[:, -1, :])
+
+
+@pytest.mark.parametrize(
+    ("input_size", "hidden_size", "num_layers", "output_size"),
+    [(1, 1, 1, 1), (4, 6, 2, 3), (3, 32, 1, 1), (17, 9, 4, 5)],
+)
+def test_parameter_count_is_what_torch_allocates(
+    input_size: int, hidden_size: int, num_layers: int, output_size: int
+) -> None:
+    config = LSTMConfig(input_size, hidden_size, num_layers, output_size)
+    allocated = sum(p.numel() for p in LSTMModel(config).parameters())
+    assert config.parameter_count == allocated
 
 
 def test_state_dict_keys_are_the_classic_models() -> None:

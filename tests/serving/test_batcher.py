@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from app.core.errors import NotReady
+from app.core.errors import NotReady, Overloaded
 from app.core.settings import Settings
 from app.serving.batch import Batch
 from app.serving.batcher import ALONE, Batcher, BatchLimits, batcher_for
@@ -139,6 +139,23 @@ async def test_close_answers_every_accepted_call_then_refuses() -> None:
         assert_same(call.result(), alone(predictor, member))
     with pytest.raises(NotReady):
         await batcher.predict(predictor, members[0])
+
+
+async def test_a_full_queue_refuses_at_once_and_frees_as_it_drains() -> None:
+    predictor = RecordingPredictor(pause_s=0.1)
+    batcher = Batcher(ALONE, max_queued=4)  # one model thread: the rest wait in the queue
+    batcher.start()
+    running = asyncio.ensure_future(batcher.predict(predictor, batch([2])))
+    await asyncio.sleep(0.02)  # taken by the model thread: the queue is empty again
+    queued = [asyncio.ensure_future(batcher.predict(predictor, batch([2, 2]))) for _ in range(2)]
+    await asyncio.sleep(0)
+    with pytest.raises(Overloaded) as refused:
+        await batcher.predict(predictor, batch([3]))  # 4 sequences wait: one more is over
+    assert refused.value.retry_after == 1
+    await asyncio.gather(running, *queued)
+    member = batch([3])
+    assert_same(await batcher.predict(predictor, member), alone(predictor, member))
+    await batcher.close()
 
 
 async def test_versions_are_never_merged_and_batching_off_runs_each_alone() -> None:

@@ -7,12 +7,13 @@ import asyncio
 import numpy as np
 import pytest
 
-from app.core.errors import UnknownSession
+from app.core.errors import SessionsFull, UnknownSession
 from app.serving.sessions import SessionStore
 from tests.support.inprocess import FakeClock
 
 pytestmark = pytest.mark.anyio
 
+MEGABYTE = 1 << 20
 STATE = (np.zeros((1, 1, 2), np.float32), np.ones((1, 1, 2), np.float32))
 
 
@@ -22,7 +23,7 @@ async def start(store: SessionStore, session_id: str, version: str = "1") -> Non
 
 
 async def test_idle_sessions_expire(clock: FakeClock) -> None:
-    store = SessionStore(ttl_seconds=10, max_sessions=5, clock=clock)
+    store = SessionStore(ttl_seconds=10, max_sessions=5, max_bytes=MEGABYTE, clock=clock)
     await start(store, "a")
     clock.advance(5)
     await start(store, "b")
@@ -33,7 +34,7 @@ async def test_idle_sessions_expire(clock: FakeClock) -> None:
 
 
 async def test_use_refreshes_and_keeps_state_and_version(clock: FakeClock) -> None:
-    store = SessionStore(ttl_seconds=10, max_sessions=5, clock=clock)
+    store = SessionStore(ttl_seconds=10, max_sessions=5, max_bytes=MEGABYTE, clock=clock)
     await start(store, "a", version="7")
     clock.advance(9)
     async with store.hold("a") as session:
@@ -44,7 +45,7 @@ async def test_use_refreshes_and_keeps_state_and_version(clock: FakeClock) -> No
 
 
 async def test_cap_evicts_least_recently_used(clock: FakeClock) -> None:
-    store = SessionStore(ttl_seconds=100, max_sessions=2, clock=clock)
+    store = SessionStore(ttl_seconds=100, max_sessions=2, max_bytes=MEGABYTE, clock=clock)
     await start(store, "a")
     await start(store, "b")
     async with store.hold("a"):
@@ -54,7 +55,7 @@ async def test_cap_evicts_least_recently_used(clock: FakeClock) -> None:
 
 
 async def test_failed_start_is_forgotten_but_a_started_session_is_kept(clock: FakeClock) -> None:
-    store = SessionStore(ttl_seconds=100, max_sessions=2, clock=clock)
+    store = SessionStore(ttl_seconds=100, max_sessions=2, max_bytes=MEGABYTE, clock=clock)
     with pytest.raises(RuntimeError):
         async with store.hold("new"):
             raise RuntimeError("model call failed")
@@ -67,7 +68,7 @@ async def test_failed_start_is_forgotten_but_a_started_session_is_kept(clock: Fa
 
 
 async def test_session_evicted_while_running_is_put_back_on_save(clock: FakeClock) -> None:
-    store = SessionStore(ttl_seconds=100, max_sessions=1, clock=clock)
+    store = SessionStore(ttl_seconds=100, max_sessions=1, max_bytes=MEGABYTE, clock=clock)
     async with store.hold("a") as session:
         await start(store, "b")  # evicts a, which is still running
         assert "a" not in store
@@ -76,7 +77,7 @@ async def test_session_evicted_while_running_is_put_back_on_save(clock: FakeCloc
 
 
 async def test_delete_unknown_session_raises(clock: FakeClock) -> None:
-    store = SessionStore(ttl_seconds=100, max_sessions=2, clock=clock)
+    store = SessionStore(ttl_seconds=100, max_sessions=2, max_bytes=MEGABYTE, clock=clock)
     with pytest.raises(UnknownSession):
         store.delete("nope")
     await start(store, "a")
@@ -87,7 +88,7 @@ async def test_delete_unknown_session_raises(clock: FakeClock) -> None:
 async def test_delete_while_a_request_runs_keeps_nothing_and_waiters_start_anew(
     clock: FakeClock,
 ) -> None:
-    store = SessionStore(ttl_seconds=10, max_sessions=5, clock=clock)
+    store = SessionStore(ttl_seconds=10, max_sessions=5, max_bytes=MEGABYTE, clock=clock)
     await start(store, "a")
     running = store.hold("a")
     session = await running.__aenter__()  # a request of "a" is running
@@ -103,3 +104,45 @@ async def test_delete_while_a_request_runs_keeps_nothing_and_waiters_start_anew(
 async def _kept_version_seen_by_next_request(store: SessionStore, session_id: str) -> str | None:
     async with store.hold(session_id) as session:
         return None if session.kept is None else session.kept.version
+
+
+async def test_bytes_budget_evicts_least_recently_used_and_refuses_what_never_fits(
+    clock: FakeClock,
+) -> None:
+    per_session = STATE[0].nbytes + STATE[1].nbytes  # 16 bytes
+    store = SessionStore(ttl_seconds=100, max_sessions=10, max_bytes=2 * per_session, clock=clock)
+    for name in ("a", "b", "c"):
+        await start(store, name)
+    assert ("a" in store, "b" in store, "c" in store) == (False, True, True)
+    assert store.nbytes == 2 * per_session and len(store) == 2
+    big = (np.zeros((1, 3, 2), np.float32), np.zeros((1, 3, 2), np.float32))  # 48 bytes
+    with pytest.raises(SessionsFull):
+        store.check_fits(big[0].nbytes + big[1].nbytes)
+    with pytest.raises(SessionsFull):
+        async with store.hold("d") as session:
+            store.save(session, "1", big)
+    assert "d" not in store and ("b" in store, "c" in store) == (True, True)
+
+
+async def test_failing_requests_under_new_ids_evict_nothing(clock: FakeClock) -> None:
+    store = SessionStore(ttl_seconds=100, max_sessions=2, max_bytes=MEGABYTE, clock=clock)
+    await start(store, "a")
+    await start(store, "b")
+    for n in range(50):  # a flood of requests that fail validation, each under a new id
+        with pytest.raises(ValueError):
+            async with store.hold(f"attacker-{n}"):
+                raise ValueError("invalid input")
+    assert ("a" in store, "b" in store, len(store)) == (True, True, 2)
+
+
+async def test_each_owner_has_its_own_sessions(clock: FakeClock) -> None:
+    store = SessionStore(ttl_seconds=100, max_sessions=10, max_bytes=MEGABYTE, clock=clock)
+    async with store.hold("s", owner="alice") as session:
+        store.save(session, "1", STATE)
+    assert store.exists("s", "alice") and not store.exists("s", "bob") and "s" not in store
+    with pytest.raises(UnknownSession):
+        store.delete("s", owner="bob")
+    async with store.hold("s", owner="bob") as session:
+        assert session.kept is None  # bob's "s" is a new session, not alice's
+    store.delete("s", owner="alice")
+    assert not store.exists("s", "alice")

@@ -229,7 +229,7 @@ BAD_TRAIN_REQUESTS = [
     BadRequest("upload-bad-csv", 422, "invalid_input", ["body", "series", 1, "b"],
                raw="a,b\n1,2\n3,x\n",
                path="/v1/datasets", headers={**AUTH, "content-type": "text/csv"}),
-    BadRequest("upload-not-npz", 422, "invalid_input", ["body"], raw=b"PK-not-a-zip",
+    BadRequest("upload-not-npz", 400, "invalid_body", ["body"], raw=b"PK-not-a-zip",
                path="/v1/datasets", headers={**AUTH, "content-type": "application/x-npz"}),
     BadRequest("upload-too-large", 413, "payload_too_large", [], raw="a\n" + "1\n" * 20_000,
                path="/v1/datasets", headers={**AUTH, "content-type": "text/csv"}),

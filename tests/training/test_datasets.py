@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import zipfile
 from typing import Any
 
 import httpx
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 from app.serving.services import Services
+from tests.support import npy_files as files
 from tests.support.bad_requests import AUTH, TOKEN
 from tests.support.jobs import SINE, submit_async, wait_for_async
 
@@ -93,4 +95,36 @@ async def test_invalid_npz_content_is_located_and_not_stored(
     assert response.json()["error"]["location"] == ["body", "inputs", 3, 1, 0]
     missing = await client.post("/v1/datasets", content=npz(inputs=inputs), headers=NPZ)
     assert missing.status_code == 422 and "targets" in missing.json()["error"]["message"]
+    assert services.datasets.all() == []
+
+
+UNREADABLE_UPLOADS = {
+    "bzip2": files.npz({"inputs.npy": files.npy(np.zeros((5, 2, 1)))}, zipfile.ZIP_BZIP2),
+    "negative-shape": files.npz({"inputs.npy": files.header(shape=(-1, -1, 1))}),
+    "void-dtype": files.npz({"inputs.npy": files.header("|V0", (5, 2, 1))}),
+    "declared-too-small": files.declaring(npz(inputs=np.zeros((5, 2, 1))), file_size=90),
+}
+
+
+@pytest.mark.parametrize("content", UNREADABLE_UPLOADS.values(), ids=UNREADABLE_UPLOADS.keys())
+async def test_an_unreadable_npz_upload_is_400_and_not_stored(
+    client: httpx.AsyncClient, services: Services, content: bytes
+) -> None:
+    response = await client.post("/v1/datasets", content=content, headers=NPZ)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "invalid_body"
+    assert response.json()["error"]["location"] == ["body"]
+    assert "/" not in response.json()["error"]["message"]  # names the upload, not a path
+    assert services.datasets.all() == []
+
+
+async def test_an_npz_upload_unpacks_into_at_most_the_upload_limit(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    """4200 numbers are well within max_training_values, but as float64 past the 32 KiB an
+    upload may be."""
+    content = npz(inputs=np.zeros((2100, 1, 1)), targets=np.zeros(2100))
+    response = await client.post("/v1/datasets", content=content, headers=NPZ)
+    assert response.status_code == 413, response.text
+    assert response.json()["error"]["location"] == ["body"]
     assert services.datasets.all() == []

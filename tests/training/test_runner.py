@@ -17,6 +17,7 @@ from app.protocol.v1.schemas import TrainRequest
 from app.registry.store import ModelStore
 from app.training.datasets import DatasetStore
 from app.training.plan import plan_job
+from app.training.runner import SECRET_VARIABLES, worker_environment
 from app.training.store import JobStore
 from app.training.worker import StopFlags, run_job
 from tests.support.bad_requests import AUTH
@@ -135,3 +136,13 @@ def _state(jobs: JobStore, job_id: str) -> str:
 
 def _client(app: FastAPI) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+
+def test_a_worker_inherits_no_secret(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
+    monkeypatch.setenv("LSTM_SERVE_API_TOKEN", "management-secret-0123456789")
+    monkeypatch.setenv("LSTM_SERVE_INFERENCE_TOKENS", '["inference-secret-0123456789"]')
+    monkeypatch.setenv("LSTM_SERVE_DATA_DIR", "/srv/lstm")
+    env = worker_environment(settings)
+    assert not SECRET_VARIABLES & set(env)
+    assert env["LSTM_SERVE_DATA_DIR"] == "/srv/lstm"  # everything else passes on
+    assert env["OMP_NUM_THREADS"] == str(settings.training_threads)

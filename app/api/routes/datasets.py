@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any, Literal
 
 import anyio.to_thread
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.api.dependencies import DatasetsDep, ManagementAuth, SettingsDep
@@ -53,13 +54,13 @@ def _info(dataset: Dataset) -> DatasetInfo:
     "",
     status_code=201,
     response_model=DatasetInfo,
-    responses=responses(401, 403, 413, 415, 422, 503),
+    responses=responses(400, 401, 403, 409, 413, 415, 422, 503, 507),
     openapi_extra=_UPLOAD_BODY,
 )
 async def upload_dataset(
     request: Request, _: ManagementAuth, datasets: DatasetsDep, settings: SettingsDep
 ) -> JSONResponse:
-    """Upload a data set (.npz or CSV); it is validated before it is stored."""
+    """Upload a data set (.npz or CSV); it is validated before it is stored, within the quota."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     kind = _FORMATS.get(media_type)
     if kind is None:
@@ -67,8 +68,10 @@ async def upload_dataset(
             f"send the file as text/csv or application/x-npz, not {media_type or 'no type'}"
         )
     content = await request.body()  # read after the token check, within max_dataset_bytes
+    # A CSV may have as many columns as a model may have inputs.
+    add = partial(datasets.add, max_columns=settings.max_model_input_size)
     dataset = await anyio.to_thread.run_sync(
-        datasets.add, content, kind, settings.max_training_values
+        add, content, kind, settings.max_training_values, settings.max_dataset_bytes
     )
     return JSONResponse(
         _info(dataset).model_dump(),
@@ -91,3 +94,18 @@ async def get_dataset(dataset_id: DatasetIdPath, datasets: DatasetsDep) -> Datas
     if dataset is None:
         raise UnknownDataset(f"no data set {dataset_id!r}", ("dataset_id",))
     return _info(dataset)
+
+
+@router.delete(
+    "/{dataset_id}",
+    status_code=204,
+    response_class=Response,
+    responses=responses(401, 403, 404, 422, 503, 507),
+)
+async def delete_dataset(
+    dataset_id: DatasetIdPath, _: ManagementAuth, datasets: DatasetsDep
+) -> Response:
+    """Delete a data set and its file; jobs already submitted from it keep their own copy."""
+    if not await anyio.to_thread.run_sync(datasets.remove, dataset_id):
+        raise UnknownDataset(f"no data set {dataset_id!r}", ("dataset_id",))
+    return Response(status_code=204)

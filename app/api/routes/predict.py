@@ -7,9 +7,16 @@ written from the arrays (app/protocol/v1/answers.py)."""
 
 from __future__ import annotations
 
+import anyio.to_thread
 from fastapi import APIRouter, Request, Response
 
-from app.api.dependencies import ServicesDep, SettingsDep, body_media_type, is_json
+from app.api.dependencies import (
+    InferenceOwner,
+    ServicesDep,
+    SettingsDep,
+    body_media_type,
+    is_json,
+)
 from app.api.errors import responses
 from app.api.openapi import NPY_TYPE, NPZ_TYPE, PREDICT_OPENAPI
 from app.core.errors import UnsupportedMediaType
@@ -24,18 +31,22 @@ from model.errors import InvalidInput
 
 router = APIRouter(prefix="/v1", tags=["predict"])
 
+_BINARY_READERS = {NPY_TYPE: read_npy, NPZ_TYPE: read_npz}
+
 
 @router.post(
     "/predict",
     response_model=PredictResponse,
-    responses=responses(400, 404, 409, 413, 415, 422, 503),
+    responses=responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
     openapi_extra=PREDICT_OPENAPI,
 )
-async def predict(request: Request, services: ServicesDep, settings: SettingsDep) -> Response:
+async def predict(
+    request: Request, owner: InferenceOwner, services: ServicesDep, settings: SettingsDep
+) -> Response:
     """Predict from each sequence, optionally continuing from a state or a kept session."""
     parsed = await _read(request, settings)
     session_id = parsed.options.session_id
-    step = None if session_id is None else SessionStep(session_id)
+    step = None if session_id is None else SessionStep(session_id, owner=owner)
     model, prediction, session = await pipeline.predict(parsed, services, step)
     answer = prediction_json(
         settings.model_name, model.version, parsed.options, prediction, session
@@ -50,10 +61,13 @@ async def _read(request: Request, settings: Settings) -> PredictInput:
             name = next(iter(request.query_params))
             raise InvalidInput(f"query parameter {name!r}: a JSON body holds its options", (name,))
         return read_json(await request.body())
-    if media_type == NPY_TYPE:
-        return read_npy(await request.body(), request.query_params)
-    if media_type == NPZ_TYPE:
-        return read_npz(await request.body(), request.query_params, settings.max_body_bytes)
+    if media_type in _BINARY_READERS:
+        # Header checks, decompression and conversion are CPU work: off the event loop.
+        body = await request.body()
+        reader = _BINARY_READERS[media_type]
+        return await anyio.to_thread.run_sync(
+            reader, body, request.query_params, settings.max_body_bytes
+        )
     raise UnsupportedMediaType(
         f"send the body as application/json, {NPY_TYPE} or {NPZ_TYPE}, "
         f"not {media_type or 'no content type'}"

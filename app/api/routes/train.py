@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.background import BackgroundTask
 
 from app.api.dependencies import (
     DatasetsDep,
@@ -19,6 +20,7 @@ from app.api.dependencies import (
     require_json,
 )
 from app.api.errors import responses
+from app.api.openapi import inlined
 from app.core.errors import UnknownJob
 from app.protocol.v1.schemas import (
     JOB_ID_PATTERN,
@@ -28,6 +30,7 @@ from app.protocol.v1.schemas import (
     JobSummary,
     TrainRequest,
 )
+from app.protocol.validation import validated_json
 from app.training.plan import plan_job
 from app.training.runner import JobRunner
 from app.training.store import Job
@@ -36,6 +39,12 @@ from app.training.views import job_detail, job_events, job_summary
 router = APIRouter(prefix="/v1/train", tags=["train"])
 
 JobIdPath = Annotated[str, Path(pattern=JOB_ID_PATTERN, description="the job's id")]
+_TRAIN_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": inlined(TrainRequest.model_json_schema())}},
+    }
+}
 _EVENT_STREAM: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "`event: progress` per change, then `event: done`; both carry the job",
@@ -50,9 +59,10 @@ _EVENT_STREAM: dict[int | str, dict[str, Any]] = {
     response_model=JobSummary,
     responses=responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
     dependencies=[Depends(require_json)],
+    openapi_extra=_TRAIN_BODY,
 )
 async def start_training(
-    request: TrainRequest,
+    http_request: Request,
     _: ManagementAuth,
     jobs: JobsDep,
     registry: RegistryDep,
@@ -60,6 +70,8 @@ async def start_training(
     settings: SettingsDep,
 ) -> JSONResponse:
     """Start a training job: the data is checked now, the job queues and runs in a worker."""
+    # Read here, after the token check, rather than as a parameter FastAPI would parse first.
+    request = validated_json(await http_request.body(), TrainRequest)
     await anyio.to_thread.run_sync(jobs.check_room)
     plan = await anyio.to_thread.run_sync(plan_job, request, settings, registry.store, datasets)
     job = await jobs.submit(plan)
@@ -98,13 +110,15 @@ async def get_job(job_id: JobIdPath, jobs: JobsDep) -> JobDetail:
 @router.get(
     "/{job_id}/events",
     response_class=StreamingResponse,
-    responses={**_EVENT_STREAM, **responses(404, 422, 503)},
+    responses={**_EVENT_STREAM, **responses(404, 422, 503)},  # 503: too many streams too
 )
 async def job_event_stream(job_id: JobIdPath, jobs: JobsDep, stopping: StoppingDep) -> Response:
     """Follow a job as server-sent events until it has settled."""
     await _job(jobs, job_id)
+    release = jobs.event_streams.take()
     return StreamingResponse(
-        job_events(job_id, jobs.jobs, stopping),
+        job_events(job_id, jobs.jobs, stopping, release),
+        background=BackgroundTask(release),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -9,9 +9,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from app.api.dependencies import RegistryDep, ServicesDep, SettingsDep
+from app.api.dependencies import InferenceOwner, RegistryDep, ServicesDep, SettingsDep
 from app.api.openapi import inlined
 from app.core.errors import NotReady, UnknownModel, UnknownModelVersion
+from app.core.inference_keys import Owner
 from app.core.settings import Settings
 from app.protocol.v2.lstm import (
     inputs_metadata,
@@ -43,10 +44,13 @@ EXTENSIONS = ["binary_tensor_data", "sequence"]
 
 _DESCRIPTIONS = {
     400: "Bad input: JSON, tensor names, datatypes, shapes or values, parameters, binary data",
+    401: "The server has inference keys and the request sent none",
+    403: "The bearer token is not an inference key",
     404: "Unknown model or version",
     409: "A sequence's state or version does not fit the request, or a version cannot be loaded",
     413: "Over a size limit: body bytes, sequences, steps",
-    503: "No model loaded yet",
+    429: "A sequence's state is over the byte budget of all sequences",
+    503: "No model loaded yet, or overloaded (see Retry-After)",
 }
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 _INFER_OPENAPI: dict[str, Any] = {
@@ -141,27 +145,36 @@ async def version_ready(
 @router.post(
     "/models/{name}/infer",
     response_model=InferenceResponse,
-    responses={**_INFER_RESPONSES, **_responses(400, 404, 409, 413, 503)},
+    responses={**_INFER_RESPONSES, **_responses(400, 401, 403, 404, 409, 413, 429, 503)},
     openapi_extra=_INFER_OPENAPI,
 )
 async def infer(
-    name: str, request: Request, services: ServicesDep, settings: SettingsDep
+    name: str,
+    request: Request,
+    owner: InferenceOwner,
+    services: ServicesDep,
+    settings: SettingsDep,
 ) -> Response:
     """Infer with the active version (or the one a sequence is pinned to)."""
-    return await _infer(name, None, request, services, settings)
+    return await _infer(name, None, request, owner, services, settings)
 
 
 @router.post(
     "/models/{name}/versions/{version}/infer",
     response_model=InferenceResponse,
-    responses={**_INFER_RESPONSES, **_responses(400, 404, 409, 413, 503)},
+    responses={**_INFER_RESPONSES, **_responses(400, 401, 403, 404, 409, 413, 429, 503)},
     openapi_extra=_INFER_OPENAPI,
 )
 async def infer_version(
-    name: str, version: str, request: Request, services: ServicesDep, settings: SettingsDep
+    name: str,
+    version: str,
+    request: Request,
+    owner: InferenceOwner,
+    services: ServicesDep,
+    settings: SettingsDep,
 ) -> Response:
     """Infer with one version."""
-    return await _infer(name, version, request, services, settings)
+    return await _infer(name, version, request, owner, services, settings)
 
 
 async def _ready(
@@ -198,7 +211,12 @@ def _metadata(
 
 
 async def _infer(
-    name: str, version: str | None, request: Request, services: Services, settings: Settings
+    name: str,
+    version: str | None,
+    request: Request,
+    owner: Owner,
+    services: Services,
+    settings: Settings,
 ) -> Response:
     """The same path as /v1/predict once the tensors are read: app/serving/pipeline.py."""
     _check_name(name, settings)
@@ -207,6 +225,7 @@ async def _infer(
         raise InvalidInput(f"model_name {received.request.model_name!r} is not the path's {name!r}")
     wanted = wanted_outputs(received.request)
     step = session_step(received.request.parameters)
+    step = None if step is None else step._replace(owner=owner)
     resolved = await pipeline.model_for(services.registry, version)  # once per request
     parsed = predict_input(received, resolved.predictor.config, version, wanted)
     model, prediction, _ = await pipeline.predict(parsed, services, step, resolved)

@@ -6,18 +6,15 @@ So both paths accept the same requests, with the same numbers, and refuse them a
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
 import orjson
 from pydantic import ValidationError
 
-from app.core.errors import InvalidJson
 from app.protocol.request import Numbers, PredictInput
 from app.protocol.v1.schemas import FLOAT32_MAX, PredictOptions, PredictRequest
-from app.protocol.validation import first_error
-from model.errors import InvalidInput
+from app.protocol.validation import validated_json
 from model.inference import pad_sequences
 
 _FIELDS = frozenset(PredictRequest.model_fields)
@@ -112,20 +109,9 @@ def _numbers(value: Any, ndim: int) -> np.ndarray:
 
 
 def _validated(body: bytes) -> PredictInput:
-    """The request through the standard parser and the schema, raising the errors, messages and
+    """The request through the standard parser and the schema, with the errors, messages and
     locations FastAPI gives when it parses a body itself (the other routes)."""
-    if not body:
-        raise InvalidInput("Field required")
-    try:
-        data = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise InvalidJson(f"{exc.msg} at byte {exc.pos}") from exc
-    except (ValueError, RecursionError) as exc:  # not UTF-8, nested too deep
-        raise InvalidJson("There was an error parsing the body") from exc
-    try:
-        request = PredictRequest.model_validate(data)
-    except ValidationError as exc:
-        raise first_error(exc.errors(include_url=False)) from exc
+    request = validated_json(body, PredictRequest)
     options = PredictOptions(**request.model_dump(include=set(PredictOptions.model_fields)))
     lengths = np.array([len(sequence) for sequence in request.inputs], dtype=np.int64)
     state = None if request.state is None else (request.state.h, request.state.c)

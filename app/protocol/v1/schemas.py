@@ -24,9 +24,14 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 # Strict: `true` and "1.5" are not numbers. NaN, Infinity and 1e999 (which Python's json
 # reads as inf) are refused with the location of the offending number.
 Number = Annotated[float, Strict(), Field(allow_inf_nan=False, ge=-FLOAT32_MAX, le=FLOAT32_MAX)]
-Step = Annotated[list[Number], Field(min_length=1, description="input_size numbers")]
-StepSequence = Annotated[list[Step], Field(min_length=1, description="T_b steps")]
-Tensor3 = list[list[list[Number]]]
+FAIL_FAST = Field(fail_fast=True)
+# Fail fast: a list stops at its first bad item, so a long run of bad values costs one error, not
+# one error object per value (only the first error is ever answered).
+Step = Annotated[
+    list[Number], Field(min_length=1, description="input_size numbers", fail_fast=True)
+]
+StepSequence = Annotated[list[Step], Field(min_length=1, description="T_b steps", fail_fast=True)]
+Tensor3 = Annotated[list[Annotated[list[Annotated[list[Number], FAIL_FAST]], FAIL_FAST]], FAIL_FAST]
 
 SESSION_ID_PATTERN = r"^[A-Za-z0-9._~-]{1,128}$"
 SessionId = Annotated[str, Field(pattern=SESSION_ID_PATTERN, examples=["sensor-42"])]
@@ -76,7 +81,7 @@ class PredictRequest(StrictModel):
         }
     )
 
-    inputs: list[StepSequence] = Field(
+    inputs: Annotated[list[StepSequence], FAIL_FAST] = Field(
         min_length=1, description="B sequences; lengths may differ, each step has input_size"
     )
     state: State | None = Field(default=None, description="initial state; default zeros")
@@ -229,8 +234,10 @@ class TrainData(StrictModel):
     dataset_id: DatasetId | None = None
     window: int | None = Field(default=None, ge=1, description="steps per input window")
     horizon: int | None = Field(default=None, ge=1, description="steps ahead; default 1")
-    columns: list[str] | None = Field(default=None, description="CSV feature columns")
-    target_columns: list[int | str] | None = Field(
+    columns: Annotated[list[str], FAIL_FAST] | None = Field(
+        default=None, description="CSV feature columns"
+    )
+    target_columns: Annotated[list[int | str], FAIL_FAST] | None = Field(
         default=None, description="series: column indices; CSV: names; default the last"
     )
 

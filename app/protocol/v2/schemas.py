@@ -9,7 +9,12 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, WithJsonSchema
 
-from app.protocol.v1.schemas import SESSION_ID_PATTERN, StrictModel
+from app.protocol.v1.schemas import FAIL_FAST, SESSION_ID_PATTERN, StrictModel
+
+# The LSTM takes four tensors and gives four; a request never needs more, nor a tensor of more
+# dimensions than these.
+MAX_TENSORS = 8
+MAX_DIMENSIONS = 8
 
 # Flat or nested lists of numbers, row-major. Kept as parsed here: app/protocol/v2/tensors.py checks
 # every value and the nesting, and names the input that is wrong.
@@ -57,7 +62,7 @@ class OutputParameters(StrictModel):
 
 class RequestInput(StrictModel):
     name: str = Field(examples=["inputs"])
-    shape: list[int] = Field(examples=[[1, 3, 1]])
+    shape: Annotated[list[int], FAIL_FAST] = Field(max_length=MAX_DIMENSIONS, examples=[[1, 3, 1]])
     datatype: str = Field(examples=["FP32"])
     parameters: InputParameters | None = None
     data: TensorData | None = Field(default=None, description="absent for binary data")
@@ -93,9 +98,11 @@ class InferenceRequest(StrictModel):
         default=None, description="KServe's client sends it; it must name the path's model"
     )
     parameters: InferParameters | None = None
-    inputs: list[RequestInput] = Field(min_length=1)
-    outputs: list[RequestOutput] | None = Field(
-        default=None, description="the outputs to return; default: predictions"
+    inputs: Annotated[list[RequestInput], FAIL_FAST] = Field(min_length=1, max_length=MAX_TENSORS)
+    outputs: Annotated[list[RequestOutput], FAIL_FAST] | None = Field(
+        default=None,
+        max_length=MAX_TENSORS,
+        description="the outputs to return; default: predictions",
     )
 
 

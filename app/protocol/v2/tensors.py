@@ -57,7 +57,7 @@ def read_request(body: bytes, header_length: str | None) -> Received:
     for tensor in request.inputs:
         if tensor.name in tensors:
             raise InvalidInput(f"input {tensor.name!r} is given twice")
-        tensors[tensor.name], offset = _decode(tensor, binary, offset)
+        tensors[tensor.name], offset = _decode(tensor, binary, offset, len(body))
     if offset != len(binary):
         raise InvalidBody(
             f"{len(binary) - offset} bytes follow the binary inputs' data; the header's "
@@ -79,7 +79,9 @@ def _split(body: bytes, header_length: str | None) -> tuple[bytes, memoryview]:
     return body[:length], binary[length:]
 
 
-def _decode(tensor: RequestInput, binary: memoryview, offset: int) -> tuple[np.ndarray, int]:
+def _decode(
+    tensor: RequestInput, binary: memoryview, offset: int, body_bytes: int
+) -> tuple[np.ndarray, int]:
     """The tensor's array, in its shape, and where the next binary input starts."""
     name, shape = tensor.name, tensor.shape
     dtype = DTYPES.get(tensor.datatype)
@@ -88,8 +90,7 @@ def _decode(tensor: RequestInput, binary: memoryview, offset: int) -> tuple[np.n
             f"input {name!r}: datatype {tensor.datatype!r} is not supported; "
             f"use one of {', '.join(DTYPES)}"
         )
-    if any(size < 0 for size in shape):
-        raise InvalidInput(f"input {name!r}: shape {shape} has a negative dimension")
+    _check_shape(name, shape, body_bytes)
     count = math.prod(shape)  # Python ints: a huge shape cannot wrap around
     size = tensor.parameters.binary_data_size if tensor.parameters else None
     if size is None:
@@ -107,6 +108,26 @@ def _decode(tensor: RequestInput, binary: memoryview, offset: int) -> tuple[np.n
         raise InvalidBody(f"input {name!r}: the body ends before its {size} bytes of data")
     array = np.frombuffer(binary[offset : offset + size], dtype=dtype).reshape(shape)
     return array, offset + size
+
+
+def _check_shape(name: str, shape: list[int], body_bytes: int) -> None:
+    """Every value takes a byte of the body at least (a JSON number, or binary data), so no
+    tensor the body holds has a larger shape, even with its zero dimensions taken as one: a
+    bound on every later count, and one numpy can reshape to (it cannot describe some empty
+    arrays of huge dimensions)."""
+    if any(size < 0 for size in shape):
+        raise InvalidInput(f"input {name!r}: shape {_text(shape)} has a negative dimension")
+    if math.prod(max(size, 1) for size in shape) > body_bytes:
+        raise InvalidInput(
+            f"input {name!r}: shape {_text(shape)} holds more values than the body's "
+            f"{body_bytes} bytes could"
+        )
+
+
+def _text(shape: list[int]) -> str:
+    """A shape for a message: a hostile one may hold numbers of hundreds of digits."""
+    text = str(shape)
+    return text if len(text) <= 80 else f"{text[:77]}..."
 
 
 def _from_json(tensor: RequestInput, dtype: np.dtype[Any], count: int) -> np.ndarray:

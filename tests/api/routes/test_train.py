@@ -23,7 +23,7 @@ from app.main import create_app, lifespan
 from app.registry.store import ModelStore
 from app.serving.services import Services
 from app.training.store import Job, JobStore
-from app.training.views import job_events
+from app.training.views import StreamSlots, job_events
 from model.checkpoint import load_checkpoint
 from model.files import sha256_of_file
 from tests.support.bad_requests import AUTH
@@ -275,8 +275,26 @@ async def test_event_stream_ends_when_the_server_stops(settings: Settings) -> No
     jobs = JobStore(settings.data_dir)
     jobs.create("a" * 32, {}, {}, room=9)
     stopping = threading.Event()  # as uvicorn's flag, which turns on at SIGTERM
+    slots = StreamSlots(limit=1)
     events = []
-    async for event in job_events("a" * 32, jobs, stopping.is_set):
+    async for event in job_events("a" * 32, jobs, stopping.is_set, slots.take()):
         events.append(event)
         stopping.set()
     assert len(events) == 1 and events[0].startswith("event: progress\ndata: {")
+    assert slots.open == 0  # the stream's end gave its slot back
+
+
+async def test_event_streams_are_capped_and_give_their_slot_back(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    job = await wait_for_async(client, (await submit_async(client, SMALL_JOB))["id"])
+    streams = services.jobs.event_streams
+    streams.limit = 1
+    held = streams.take()  # another client's open stream
+    refused = await client.get(f"/v1/train/{job['id']}/events")
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+    assert refused.json()["error"]["code"] == "overloaded"
+    held()
+    answered = await client.get(f"/v1/train/{job['id']}/events")
+    assert answered.status_code == 200 and answered.text.startswith("event: done")
+    assert streams.open == 0  # the finished stream gave its slot back

@@ -4,6 +4,7 @@ version; never a 500. /v1 keeps its own shape."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -213,3 +214,27 @@ async def test_v1_keeps_its_own_error_shape(client: httpx.AsyncClient) -> None:
     response = await client.post("/v1/predict", json={"inputs": [[[1.0, 2.0]]]})
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "invalid_input"
+
+
+HUGE_SHAPES = [
+    V2Bad("huge-dimension", 400, "holds more values than the body's",
+          body=request(inputs(STEPS, (2**62, 2, 3)))),
+    V2Bad("past-64-bits", 400, "holds more values than the body's",
+          raw=json.dumps(request(inputs(STEPS, (10**30, 2, 3)))).encode()),
+    V2Bad("empty-but-huge", 400, "holds more values than the body's",
+          body=request(inputs([], (0, 2**62, 2**62)))),
+    V2Bad("negative-and-zero", 400, "negative dimension", body=request(inputs([], (0, -1, 3)))),
+    V2Bad("nine-dimensions", 400, "at most 8 items",
+          body=request(inputs([1.0], (1,) * 9))),
+    binary(raw_inputs(0, shape=[0, 2**62, 2**62]), b"")
+    .named("binary-empty-but-huge", "holds more values than the body's"),
+    binary(raw_inputs(24, shape=[2**40, 2**40, 3]), FLOAT_BYTES)
+    .named("binary-huge", "holds more values than the body's"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", HUGE_SHAPES, ids=lambda case: case.id)
+async def test_a_shape_the_body_cannot_hold_is_400(
+    shared_client: httpx.AsyncClient, case: V2Bad
+) -> None:
+    await test_bad_request_gets_the_protocol_error(shared_client, case)

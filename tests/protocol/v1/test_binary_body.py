@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from numpy.lib import format as npy_format
 
+from tests.support import npy_files as files
 from tests.support.bad_requests import LIMITS, BadRequest, check_error
 
 pytestmark = pytest.mark.anyio
@@ -109,7 +110,7 @@ def _bomb() -> bytes:
 CASES: list[tuple[str, bytes, str, str, BadRequest]] = [
     ("garbage-npy", b"not an array", NPY, "", BadRequest("", 400, "invalid_body", [])),
     ("object-array", npy(np.array([Exploding()], dtype=object)), NPY, "",
-     BadRequest("", 422, "invalid_input", ["inputs"])),
+     BadRequest("", 400, "invalid_body", [])),
     ("integers", npy(np.ones((1, 2, 3), dtype=np.int64)), NPY, "",
      BadRequest("", 422, "invalid_input", ["inputs"])),
     ("two-dimensional", npy(np.ones((2, 3))), NPY, "",
@@ -160,3 +161,38 @@ async def test_npz_members_are_bounded_before_they_are_read(client: httpx.AsyncC
         archive.writestr("inputs.npy", claiming((3, 5, 10**9), bytes(720)))
     response = await post(client, out.getvalue(), NPZ)
     check_error(response, BadRequest("", 400, "invalid_body", []))
+
+
+UNREADABLE: list[tuple[str, bytes, str]] = [
+    ("negative-shape", files.header(shape=(-1, -1, 1)), NPY),
+    ("zero-and-negative", files.header(shape=(0, -1, 1)), NPY),
+    ("empty-but-huge", files.header(shape=(0, 2**62, 2**62)), NPY),
+    ("void-0", files.header("|V0", (1, 1, 1)), NPY),
+    ("nine-dimensions", files.header(shape=(1,) * 9), NPY),
+    ("data-past-the-header's", npy(X) + b"\0" * 8, NPY),
+    ("member-negative-shape", files.npz({"inputs.npy": files.header(shape=(-1, 2, 3))}), NPZ),
+    ("member-structured", files.npz({"inputs.npy": files.header([("a", "<f8")])}), NPZ),
+    ("bzip2-member", files.npz({"inputs.npy": npy(X)}, zipfile.ZIP_BZIP2), NPZ),
+    ("lzma-member", files.npz({"inputs.npy": npy(X)}, zipfile.ZIP_LZMA), NPZ),
+    ("declared-too-small", files.declaring(npz(True, inputs=X), file_size=100), NPZ),
+    ("inputs-twice", files.npz({"inputs.npy": npy(X), "inputs": npy(X)}), NPZ),
+]
+
+
+@pytest.mark.parametrize(("content", "media_type"), [c[1:] for c in UNREADABLE],
+                         ids=[c[0] for c in UNREADABLE])  # fmt: skip
+async def test_unreadable_files_are_400(
+    client: httpx.AsyncClient, content: bytes, media_type: str
+) -> None:
+    check_error(await post(client, content, media_type), BadRequest("", 400, "invalid_body", []))
+
+
+async def test_the_bz2_bomb_is_refused_unopened(client: httpx.AsyncClient) -> None:
+    response = await post(client, files.bomb(100_000_000), NPZ)
+    check_error(response, BadRequest("", 400, "invalid_body", []))
+    assert "inputs: compression method 12" in response.json()["error"]["message"]
+
+
+async def test_too_many_members_are_413(client: httpx.AsyncClient) -> None:
+    many = files.npz({f"inputs{i}.npy": b"" for i in range(65)})
+    check_error(await post(client, many, NPZ), BadRequest("", 413, "payload_too_large", []))
