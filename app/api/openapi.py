@@ -9,6 +9,9 @@ from typing import Any
 from app.protocol.v1.schemas import PredictOptions, PredictRequest
 
 NPY_TYPE, NPZ_TYPE = "application/x-npy", "application/x-npz"
+# JSON bodies larger than this are parsed in a worker thread, off the event loop; smaller ones
+# inline, where a thread hop would cost more than the parse.
+INLINE_PARSE_BYTES = 64 * 1024
 
 _NPY = "one dense (B, T, input_size) array, float32 or float64"
 _NPZ = (

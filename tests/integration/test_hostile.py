@@ -80,7 +80,7 @@ def test_a_head_that_never_ends_is_cut_off(guarded: Server) -> None:
         reply = answer(sock)
         waited = time.monotonic() - started
     assert reply.startswith(b"HTTP/1.1 408 ") and b'"request_timeout"' in reply
-    assert HEAD_TIMEOUT_S <= waited < HEAD_TIMEOUT_S + 2
+    assert HEAD_TIMEOUT_S - 0.1 <= waited < HEAD_TIMEOUT_S + 2  # the deadline runs from accept
 
 
 def test_a_silent_connection_is_closed(guarded: Server) -> None:

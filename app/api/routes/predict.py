@@ -18,7 +18,7 @@ from app.api.dependencies import (
     is_json,
 )
 from app.api.errors import responses
-from app.api.openapi import NPY_TYPE, NPZ_TYPE, PREDICT_OPENAPI
+from app.api.openapi import INLINE_PARSE_BYTES, NPY_TYPE, NPZ_TYPE, PREDICT_OPENAPI
 from app.core.errors import UnsupportedMediaType
 from app.core.settings import Settings
 from app.protocol.request import PredictInput, SessionStep
@@ -60,7 +60,10 @@ async def _read(request: Request, settings: Settings) -> PredictInput:
         if request.query_params:
             name = next(iter(request.query_params))
             raise InvalidInput(f"query parameter {name!r}: a JSON body holds its options", (name,))
-        return read_json(await request.body())
+        body = await request.body()
+        if len(body) > INLINE_PARSE_BYTES:  # parsing it would hold up every other request
+            return await anyio.to_thread.run_sync(read_json, body)
+        return read_json(body)
     if media_type in _BINARY_READERS:
         # Header checks, decompression and conversion are CPU work: off the event loop.
         body = await request.body()

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Request, Response
 
 from app.api.dependencies import InferenceOwner, RegistryDep, ServicesDep, SettingsDep
-from app.api.openapi import inlined
+from app.api.openapi import INLINE_PARSE_BYTES, inlined
 from app.core.errors import NotReady, UnknownModel, UnknownModelVersion
 from app.core.inference_keys import Owner
 from app.core.settings import Settings
@@ -220,7 +221,12 @@ async def _infer(
 ) -> Response:
     """The same path as /v1/predict once the tensors are read: app/serving/pipeline.py."""
     _check_name(name, settings)
-    received = read_request(await request.body(), request.headers.get(HEADER_LENGTH))
+    body = await request.body()
+    header_length = request.headers.get(HEADER_LENGTH)
+    if len(body) > INLINE_PARSE_BYTES:  # parsing it would hold up every other request
+        received = await anyio.to_thread.run_sync(read_request, body, header_length)
+    else:
+        received = read_request(body, header_length)
     if received.request.model_name not in (None, name):
         raise InvalidInput(f"model_name {received.request.model_name!r} is not the path's {name!r}")
     wanted = wanted_outputs(received.request)
