@@ -177,10 +177,14 @@ class SessionStore:
             del self._sessions[oldest.key]
 
     def _evict(self, keep: Session) -> None:
-        """Least recently used kept sessions first, never `keep` nor a session still starting."""
-        for session in list(self._sessions.values()):
-            if self._kept <= self.max_sessions and self._bytes <= self.max_bytes:
-                return
-            if session is not keep and session.kept is not None:
-                self._forget(session)
-                del self._sessions[session.key]
+        """Least recently used kept sessions first, never `keep` nor a session still starting.
+        Within budget (the usual case) this costs nothing: no walk over the table."""
+        while self._kept > self.max_sessions or self._bytes > self.max_bytes:
+            # `keep` alone always fits (check_fits), so another kept session is there to go.
+            victim = next(
+                session
+                for session in self._sessions.values()
+                if session is not keep and session.kept is not None
+            )
+            self._forget(victim)
+            del self._sessions[victim.key]
