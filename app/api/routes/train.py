@@ -71,7 +71,8 @@ async def start_training(
 ) -> JSONResponse:
     """Start a training job: the data is checked now, the job queues and runs in a worker."""
     # Read here, after the token check, rather than as a parameter FastAPI would parse first.
-    request = validated_json(await http_request.body(), TrainRequest)
+    body = await http_request.body()  # up to max_body_bytes of JSON: parsed off the event loop
+    request = await anyio.to_thread.run_sync(validated_json, body, TrainRequest)
     await anyio.to_thread.run_sync(jobs.check_room)
     plan = await anyio.to_thread.run_sync(plan_job, request, settings, registry.store, datasets)
     job = await jobs.submit(plan)
