@@ -41,12 +41,14 @@ typecheck: $(DEV)
 	$(BIN)/mypy
 
 pytest: $(DEV)
+	bash scripts/system-packages.sh
 	$(BIN)/pytest
 
 docs: $(DEV)  ## build the documentation site into site/ (any warning or broken link fails)
 	$(BIN)/mkdocs build --strict
 
 soak: $(DEV)  ## 10 minutes of mixed, invalid and hostile traffic while a job trains (SOAK_SECONDS)
+	bash scripts/system-packages.sh
 	$(BIN)/pytest -m soak -s -p no:cacheprovider tests/soak
 
 test-container: $(DEV)  ## build and run the Docker image (podman; needs root)

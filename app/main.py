@@ -5,6 +5,7 @@ the first request. Nothing happens at import; run it with `lstm-serve serve`, or
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -18,16 +19,18 @@ from app.api.access_log import AccessLog
 from app.api.body_limit import BodySizeLimit
 from app.api.errors import install_error_handlers
 from app.api.routes import datasets, health, models, operations, predict, sessions, train, v2
+from app.core.database import Database, open_database
 from app.core.inference_keys import load_inference_keys
 from app.core.settings import Settings, get_settings
 from app.core.token import load_token_check
 from app.observability.collector import startup_objects_frozen
 from app.observability.metrics import Metrics
 from app.registry.models import open_registry
+from app.registry.watch import follow_active
 from app.serving.batcher import batcher_for
 from app.serving.checked_input import RequestLimits
 from app.serving.services import Services
-from app.serving.sessions import Clock, SessionStore
+from app.serving.sessions import Clock, open_session_store
 from app.training.datasets import DatasetQuota, DatasetStore
 from app.training.runner import JobRunner, Launcher, launch_worker
 from app.training.store import JobStore
@@ -38,7 +41,7 @@ logger = logging.getLogger(__name__)
 def create_app(
     settings: Settings | None = None,
     *,
-    clock: Clock = time.monotonic,
+    clock: Clock = time.time,
     launcher: Launcher = launch_worker,
 ) -> FastAPI:
     """`clock` times session expiry and `launcher` starts training workers; tests pass fakes
@@ -75,26 +78,28 @@ def create_app(
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Load the model (raising CheckpointError when it cannot) before serving anything."""
     settings: Settings = app.state.settings
-    registry = await anyio.to_thread.run_sync(open_registry, settings)
+    db = await anyio.to_thread.run_sync(open_database, settings.data_dir, settings.database_url)
+    registry = await anyio.to_thread.run_sync(open_registry, settings, db)
     app.state.token_check = await anyio.to_thread.run_sync(load_token_check, settings)
     app.state.inference_keys = await anyio.to_thread.run_sync(load_inference_keys, settings)
-    job_store = await anyio.to_thread.run_sync(JobStore, settings.data_dir)
+    job_store = JobStore(settings.data_dir, db)
     jobs = JobRunner(job_store, registry, settings, app.state.launcher)
-    session_store = SessionStore(
-        settings.session_ttl_seconds,
-        settings.max_sessions,
-        settings.max_session_bytes,
-        app.state.clock,
-    )
-    dataset_store = await anyio.to_thread.run_sync(_datasets, settings)
+    session_store = await anyio.to_thread.run_sync(open_session_store, settings, app.state.clock)
+    dataset_store = await anyio.to_thread.run_sync(_datasets, settings, db)
     await jobs.start()
+    follower = asyncio.create_task(follow_active(registry))
     batcher = batcher_for(settings, on_batch=app.state.metrics.observe_batch)
     batcher.start()
     limits = RequestLimits.from_settings(settings)
     app.state.services = Services(registry, session_store, batcher, jobs, dataset_store, limits)
     active = registry.get(None)
     logger.info(
-        "serving %s version %s (%s backend)", settings.model_name, active.version, settings.backend
+        "serving %s version %s (%s backend) from %s; sessions in %s",
+        settings.model_name,
+        active.version,
+        settings.backend,
+        db.describe(),
+        session_store.describe(),
     )
     try:
         with startup_objects_frozen():
@@ -103,11 +108,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         del app.state.services
         await batcher.close()  # answers every prediction it accepted
         await jobs.close()
+        await session_store.close()
+        follower.cancel()
+        await asyncio.gather(follower, return_exceptions=True)
+        await anyio.to_thread.run_sync(db.close)
         del app.state.token_check, app.state.inference_keys
 
 
-def _datasets(settings: Settings) -> DatasetStore:
+def _datasets(settings: Settings, db: Database) -> DatasetStore:
     quota = DatasetQuota(settings.max_datasets, settings.max_datasets_bytes)
-    store = DatasetStore(settings.data_dir, quota)
+    store = DatasetStore(settings.data_dir, quota, db)
     store.remove_orphans()  # uploads that a crash cut short
     return store

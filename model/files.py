@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import shutil
+import time
 from pathlib import Path
 
 
@@ -60,3 +62,38 @@ def sha256_of_file(path: str | os.PathLike[str]) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def write_once(path: str | os.PathLike[str], data: bytes, mode: int) -> bool:
+    """Create `path` with `data` unless it exists; False when another writer got there first.
+    Whole or absent, never half: written under a temporary name, then hard-linked into place
+    (link fails when the name exists, unlike a rename)."""
+    target = Path(path)
+    tmp_path = target.parent / f".{target.name}.{secrets.token_hex(8)}.tmp"
+    atomic_write_bytes(tmp_path, data, mode=mode)
+    try:
+        os.link(tmp_path, target)
+    except FileExistsError:
+        return False
+    finally:
+        tmp_path.unlink(missing_ok=True)
+    fsync_directory(target.parent)
+    return True
+
+
+def remove_stale_directories(root: Path, keep: set[str], older_than_s: float) -> list[str]:
+    """Delete the directories under `root` not named in `keep` and untouched for `older_than_s`:
+    what a crash left between writing files and registering them. A young one may be another
+    process's write in progress (several server processes share a data directory), so it stays
+    until a later start."""
+    if not root.is_dir():
+        return []
+    deadline = time.time() - older_than_s
+    stale = sorted(
+        entry.name
+        for entry in root.iterdir()
+        if entry.name not in keep and entry.is_dir() and entry.stat().st_mtime < deadline
+    )
+    for name in stale:
+        shutil.rmtree(root / name, ignore_errors=True)
+    return stale

@@ -19,6 +19,9 @@ from tests.support.bad_requests import LIMITS, TOKEN
 from tests.support.checkpoints import write_checkpoint
 from tests.support.inprocess import FakeClock, InlineLauncher
 
+# Session-scoped servers, started on first use by the tests that need them.
+pytest_plugins = ["tests.support.postgres_server", "tests.support.redis_server"]
+
 
 @pytest.fixture
 def small_checkpoint(tmp_path: Path) -> Path:

@@ -54,6 +54,7 @@ STATUSES: dict[type[Exception], Status] = {
     errors.DatasetQuotaExceeded: Status(409, "dataset_quota_exceeded"),
     errors.NotReady: Status(503, "not_ready"),
     errors.Overloaded: Status(503, "overloaded"),
+    errors.BackendUnavailable: Status(503, "backend_unavailable"),
     errors.InsufficientStorage: Status(507, "insufficient_storage"),
 }
 _INTERNAL = Status(500, "internal_error")

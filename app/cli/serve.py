@@ -8,10 +8,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import logging.config
 import os
 import signal
+import socket
 import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -22,7 +25,17 @@ from app.core.settings import Settings
 from model.backends import BACKENDS
 from model.errors import ModelError
 
-_FLAGS = ("model", "host", "port", "data_dir", "backend", "api_token", "api_token_file", "no_auth")
+_FLAGS = (
+    "model",
+    "host",
+    "port",
+    "workers",
+    "data_dir",
+    "backend",
+    "api_token",
+    "api_token_file",
+    "no_auth",
+)
 
 
 def add_parser(commands: Subparsers) -> None:
@@ -37,6 +50,12 @@ def add_parser(commands: Subparsers) -> None:
     )
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="server processes on this host, each with its own SO_REUSEPORT socket on the port "
+        "(default 1); they share the data directory, the database and the session store",
+    )
     parser.add_argument("--data-dir", type=Path, help="model store directory (default ./var)")
     parser.add_argument("--backend", choices=BACKENDS, help="default torch")
     auth = parser.add_argument_group(
@@ -65,18 +84,34 @@ def run(args: argparse.Namespace) -> int:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"])
         return _fail(f"invalid setting {where}: {error['msg']}")
-    import uvicorn  # the web stack: only this command loads it
-
     # Everything the server and its training workers write (models, data sets, jobs, the
     # database, the token) is for the service's user alone: files 0600, directories 0700.
     os.umask(0o077)
+    if settings.workers == 1:
+        return serve_on_socket(settings, None, None)
+    from app.cli.workers import supervise
+    from app.observability.logs import log_config
+
+    logging.config.dictConfig(log_config(settings))
+    try:
+        return supervise(settings, serve_on_socket)
+    except OSError as exc:  # the port is taken
+        return _fail(f"cannot listen on {settings.host}:{settings.port}: {exc}")
+
+
+def serve_on_socket(
+    settings: Settings, sock: socket.socket | None, on_ready: Callable[[], None] | None
+) -> int:
+    """Run one server until it is stopped: on `sock` (a --workers worker's SO_REUSEPORT
+    socket), else on settings.host:port. `on_ready`: called once it serves. The exit status."""
+    import uvicorn  # the web stack: only this command loads it
 
     try:
         # The event loop `uvicorn` itself would run (uvloop when installed); asyncio.run's
         # default loop served ~15% fewer small predictions per second in `make bench`.
         loop_factory = uvicorn.Config("app.main:create_app").get_loop_factory()
         with asyncio.Runner(loop_factory=loop_factory) as runner:
-            runner.run(_serve(settings))
+            runner.run(_serve(settings, sock, on_ready))
     except (ModelError, StartupError, sqlite3.Error, OSError) as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:  # Ctrl+C while the model was still loading
@@ -84,7 +119,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve(settings: Settings) -> None:
+async def _serve(
+    settings: Settings, sock: socket.socket | None, on_ready: Callable[[], None] | None
+) -> None:
     import uvicorn
 
     from app.api.connections import guarded_protocol
@@ -113,8 +150,14 @@ async def _serve(settings: Settings) -> None:
         }
         server = uvicorn.Server(config)
         app.state.stopping = lambda: server.should_exit  # ends event streams on shutdown
+        if on_ready is not None:
+            on_ready()
         try:
-            await server.serve()
+            if sock is None:
+                await server.serve()
+            else:
+                sock.listen(config.backlog)
+                await server.serve(sockets=[sock])
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

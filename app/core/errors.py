@@ -91,6 +91,11 @@ class Overloaded(ServiceError):
         self.retry_after = retry_after
 
 
+class BackendUnavailable(Overloaded):
+    """A shared store (the database, the session store) cannot be reached or answer now;
+    nothing was changed, and the client may retry after `retry_after` seconds."""
+
+
 class SessionsFull(ServiceError):
     """A session's state alone is over the byte budget of all sessions."""
 

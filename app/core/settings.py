@@ -12,6 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from model.backends import Backend
 
 MIN_TOKEN_LENGTH = 16  # a guessable token is no protection
+DATABASE_URL_PATTERN = r"^(sqlite:///.+|postgres(ql)?://.+)$"
+SESSION_STORE_PATTERN = r"^(memory|local|rediss?://.+)$"
 
 
 class Settings(BaseSettings):
@@ -34,6 +36,23 @@ class Settings(BaseSettings):
     max_batch_steps: int = Field(default=100_000, ge=1)  # sequences x longest one, merged
     # Sequences waiting for the model at once; beyond it a predict call is 503 + Retry-After.
     max_queued_sequences: int = Field(default=8192, ge=1)
+
+    # Scale-out (docs/scaling.md). `workers`: server processes on this host, each with its own
+    # SO_REUSEPORT socket on `port`; the kernel spreads connections over them.
+    workers: int = Field(default=1, ge=1, le=64)
+    # Where models, jobs, data sets, the active pointer and their files live. None: SQLite in
+    # the data directory. postgresql://...: one database shared by replicas on many hosts,
+    # each keeping a local cache of the files in its data directory. Never logged.
+    database_url: str | None = Field(default=None, repr=False, pattern=DATABASE_URL_PATTERN)
+    # Streaming sessions' states: "memory" (this process alone), "local" (the workers of one
+    # host, through the data directory) or redis://... (replicas on many hosts). Never logged.
+    session_store: str = Field(default="local", repr=False, pattern=SESSION_STORE_PATTERN)
+    # Names this process in metrics, logs and job ownership; default: the host name (with the
+    # worker's number under --workers).
+    replica_name: str | None = Field(default=None, min_length=1, max_length=128)
+    # A running job's owner renews its lease this often (a third of it); a job whose lease ran
+    # out (its replica died) is marked interrupted by whichever replica notices first.
+    job_lease_seconds: float = Field(default=15.0, ge=1)
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from app.core.replica import Replica
 from app.core.settings import Settings
 
 # The id of the request being handled, for every record logged on its behalf (worker threads
@@ -47,13 +48,19 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, then the record's fields."""
+    """One JSON object per line: time, level, logger, replica (which server process wrote it),
+    message, then the record's fields."""
+
+    def __init__(self, replica: str | None = None) -> None:
+        super().__init__()
+        self.replica = replica
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
+            "replica": self.replica,
             "message": record.getMessage(),
             **_fields(record),
         }
@@ -92,7 +99,10 @@ def log_config(settings: Settings) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "filters": {"request_id": {"()": RequestIdFilter}},
-        "formatters": {"json": {"()": JsonFormatter}, "text": {"()": TextFormatter}},
+        "formatters": {
+            "json": {"()": JsonFormatter, "replica": Replica.of(settings).name},
+            "text": {"()": TextFormatter},
+        },
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",

@@ -6,9 +6,9 @@ batches the batcher forms (its `on_batch` callback). What *is* is read at scrape
 active model version, training jobs by state and the running jobs' progress (one small query on
 the job store), so there is nothing to keep in step.
 
-One process serves: `lstm-serve serve` runs one uvicorn worker (the batcher and the job runner
-are per process), so no multiprocess aggregation is needed; scale out with more instances, each
-its own scrape target."""
+Each server process reports its own: `lstm_serve_replica_info{replica=...}` names it (a worker
+of `--workers`, a replica), and what comes from the shared database (the training queue) is the
+same figure on every one of them."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    Info,
     PlatformCollector,
     ProcessCollector,
     disable_created_metrics,
@@ -27,6 +28,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
+from app.core.replica import Replica
 from app.core.settings import Settings
 from app.serving.services import Services
 
@@ -46,6 +48,8 @@ class Metrics:
         # The `_created` series double every counter and histogram and are rarely used.
         disable_created_metrics()  # type: ignore[no-untyped-call]  # the library lacks a hint
         self.registry = registry = CollectorRegistry()
+        replica = Info("lstm_serve_replica", "The server process reporting", registry=registry)
+        replica.info({"replica": Replica.of(settings).name})
         self.requests = Counter(
             "lstm_serve_requests",
             "HTTP requests answered, by route template, method and status",

@@ -9,6 +9,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import NamedTuple
 
+from app.core.database import Database
 from app.core.errors import NotReady, StartupError
 from app.core.settings import Settings
 from app.registry.store import ModelStore
@@ -75,6 +76,17 @@ class ModelRegistry:
                     self._remember(previous)
         return loaded
 
+    def follow(self, version: str) -> LoadedModel:
+        """Swap in `version`, which another process activated (its pointer is in the database
+        already), as `activate` would; a no-op when it is active here."""
+        loaded = self._loaded(version)
+        with self._activation_lock, self._lock:
+            previous, self._active = self._active, loaded
+            self._cache.pop(version, None)
+            if previous is not None and previous.version != version:
+                self._remember(previous)
+        return loaded
+
     def _loaded(self, version: str, checkpoint: Checkpoint | None = None) -> LoadedModel:
         """`checkpoint`: the version's, when the caller has read it already."""
         active = self._active
@@ -101,15 +113,15 @@ class ModelRegistry:
             self._cache.popitem(last=False)
 
 
-def open_registry(settings: Settings) -> ModelRegistry:
+def open_registry(settings: Settings, db: Database) -> ModelRegistry:
     """Open the store and activate the model to serve: `settings.model` imported (once), else
     the store's active version, else its newest, else the shipped model on a new data dir."""
-    store = ModelStore(settings.data_dir)
+    store = ModelStore(settings.data_dir, db)
     registry = ModelRegistry(store, settings.backend, settings.model_cache_size)
     version = _startup_version(store, settings.model)
     # Read here rather than through the store's errors for clients: a start-up that fails names
     # the file and its problem (a CheckpointError) for the operator.
-    registry.activate(version, load_checkpoint(store.checkpoint_path(version)))
+    registry.activate(version, load_checkpoint(store.checkpoint_file(version)))
     return registry
 
 

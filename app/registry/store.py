@@ -1,43 +1,30 @@
-"""The model store on disk: `<data_dir>/models/<version>/model.safetensors` and one SQLite
-database, `<data_dir>/lstm-serve.db` (WAL mode), holding the `model_versions` table and the
-pointer to the active version. Versions are increasing integers written as strings."""
+"""The model store: `model_versions` and the pointer to the active version in the service's
+database (app/core/database), each version's checkpoint at
+`<data_dir>/models/<version>/model.safetensors` (on PostgreSQL: in the database, cached there).
+Versions are increasing integers written as strings."""
 
 from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from app.core.clock import timestamp
-from app.core.database import Database
+from app.core.database import Connection, Database, open_database
 from app.core.errors import Location, ModelUnavailable, UnknownModelVersion
 from model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from model.config import LSTMConfig
 from model.errors import CheckpointError
-from model.files import sha256_of_file
+from model.files import remove_stale_directories, sha256_of_file
 
 CHECKPOINT_NAME = "model.safetensors"
+# A version directory without a row is removed at start-up once it is this old: younger, it may
+# be another server process's checkpoint on its way to being registered.
+ORPHAN_AGE_S = 600.0
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS model_versions (
-    version TEXT PRIMARY KEY,
-    created_at TEXT NOT NULL,
-    sha256 TEXT NOT NULL,         -- of the stored model.safetensors
-    source_sha256 TEXT NOT NULL,  -- of the file it was imported from (= sha256 if none)
-    source TEXT NOT NULL,         -- JSON provenance: import path, training job, ...
-    metrics TEXT NOT NULL,        -- JSON
-    config TEXT NOT NULL,         -- JSON LSTMConfig, so listing never opens checkpoints
-    metadata TEXT NOT NULL        -- JSON checkpoint header: training summary
-);
-CREATE TABLE IF NOT EXISTS active_model (
-    slot INTEGER PRIMARY KEY CHECK (slot = 0),
-    version TEXT NOT NULL REFERENCES model_versions (version)
-);
-"""
 _COLUMNS = "version, created_at, sha256, source, metrics, config, metadata"
 _BY_NUMBER = "ORDER BY CAST(version AS INTEGER)"
 
@@ -68,14 +55,14 @@ class ModelVersion:
 
 # Runs inside the transaction that registers a version (e.g. to mark its training job
 # succeeded), so both are committed together or not at all; raising rolls both back.
-OnAdded = Callable[[sqlite3.Connection, "ModelVersion"], None]
+OnAdded = Callable[[Connection, "ModelVersion"], None]
 
 
 class ModelStore:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, db: Database | None = None) -> None:
+        """`db` None: the SQLite database of `data_dir`."""
         self.data_dir = data_dir
-        self.db = Database(data_dir, _SCHEMA)
-        self.database = self.db.path
+        self.db = db or open_database(data_dir)
 
     def checkpoint_path(self, version: str) -> Path:
         return self.data_dir / "models" / version / CHECKPOINT_NAME
@@ -84,14 +71,24 @@ class ModelStore:
         """A stored version's checkpoint: UnknownModelVersion (at `location`, where the request
         named it) when it is not stored, ModelUnavailable when its file can no longer be loaded.
         The one place where a stored checkpoint's CheckpointError becomes the service's error."""
-        if self.get(version) is None:
-            raise UnknownModelVersion(f"no model version {version!r}", location)
         try:
-            return load_checkpoint(self.checkpoint_path(version))
+            return load_checkpoint(self.checkpoint_file(version, location))
         except CheckpointError as exc:
             raise ModelUnavailable(
                 f"model version {version} cannot be loaded: {exc.problem}"
             ) from exc
+
+    def checkpoint_file(self, version: str, location: Location = ()) -> Path:
+        """The version's checkpoint on this replica's disk (fetched from the database on first
+        use where it holds the files): UnknownModelVersion when the version is not stored,
+        ModelUnavailable when its file is gone."""
+        stored = self.get(version)
+        if stored is None:
+            raise UnknownModelVersion(f"no model version {version!r}", location)
+        try:
+            return self.db.local_file(self.checkpoint_path(version), stored.sha256)
+        except FileNotFoundError as exc:
+            raise ModelUnavailable(f"model version {version} cannot be loaded: {exc}") from exc
 
     def versions(self) -> list[ModelVersion]:
         with self.db.connect() as db:
@@ -120,6 +117,7 @@ class ModelStore:
                 "ON CONFLICT (slot) DO UPDATE SET version = excluded.version",
                 (version,),
             )
+            self.db.notify_active(db, version)
 
     def import_file(self, path: Path, source: dict[str, Any]) -> ModelVersion:
         """Store a checkpoint file (.safetensors or .pt) as a new version, or return the version
@@ -160,7 +158,7 @@ class ModelStore:
 
     def _store_file(
         self,
-        db: sqlite3.Connection,
+        db: Connection,
         checkpoint: Checkpoint,
         source: dict[str, Any],
         source_sha256: str | None,
@@ -173,6 +171,7 @@ class ModelStore:
         if existing is not None:
             shutil.rmtree(path.parent)
             return existing
+        self.db.store_file(db, path, sha256)
         metrics = checkpoint.metadata.get("metrics")
         stored = ModelVersion(
             version=version,
@@ -187,25 +186,19 @@ class ModelStore:
         return stored
 
     def remove_orphans(self) -> list[str]:
-        """Delete version directories that have no row (a crash between writing a checkpoint
-        and committing its row); run at start-up, before any worker can be writing one."""
-        models = self.data_dir / "models"
-        if not models.is_dir():
-            return []
+        """Delete old version directories that have no row (a crash between writing a
+        checkpoint and committing its row); run at start-up."""
         with self.db.connect() as db:
             known = {row[0] for row in db.execute("SELECT version FROM model_versions")}
-        orphans = sorted(p.name for p in models.iterdir() if p.is_dir() and p.name not in known)
-        for name in orphans:
-            shutil.rmtree(models / name, ignore_errors=True)
-        return orphans
+        return remove_stale_directories(self.data_dir / "models", known, ORPHAN_AGE_S)
 
 
-def _next_version(db: sqlite3.Connection) -> str:
+def _next_version(db: Connection) -> str:
     (highest,) = db.execute("SELECT MAX(CAST(version AS INTEGER)) FROM model_versions").fetchone()
     return str((highest or 0) + 1)
 
 
-def _find_by_sha256(db: sqlite3.Connection, sha256: str) -> ModelVersion | None:
+def _find_by_sha256(db: Connection, sha256: str) -> ModelVersion | None:
     query = (
         f"SELECT {_COLUMNS} FROM model_versions "
         f"WHERE sha256 = ? OR source_sha256 = ? {_BY_NUMBER} LIMIT 1"
@@ -214,7 +207,7 @@ def _find_by_sha256(db: sqlite3.Connection, sha256: str) -> ModelVersion | None:
     return None if row is None else ModelVersion.from_row(row)
 
 
-def _insert(db: sqlite3.Connection, stored: ModelVersion, source_sha256: str) -> None:
+def _insert(db: Connection, stored: ModelVersion, source_sha256: str) -> None:
     db.execute(
         "INSERT INTO model_versions (version, created_at, sha256, source_sha256, source, "
         "metrics, config, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -70,9 +70,9 @@ async def _predict_in_session(
         # The session's lock is held until its state is saved: its next request starts there.
         prediction = await _run(services.batcher, model, parsed, state)
         if step.end:
-            services.sessions.end(session)
+            await services.sessions.end(session)
         else:
-            services.sessions.save(session, model.version, (prediction.h, prediction.c))
+            await services.sessions.save(session, model.version, (prediction.h, prediction.c))
     info = SessionInfo(id=step.id, version=model.version, started=kept is None)
     return Outcome(model, prediction, info)
 

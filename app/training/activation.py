@@ -54,7 +54,7 @@ def _compare(
     if scored.get("version") == active.version:  # the worker scored the version active now
         new_mse, active_mse, why = result["val_mse"], scored["val_mse"], scored["reason"]
     else:  # the active version changed meanwhile: score both here, on the same split
-        data = jobs.read_data(job.id, job.data["source"])
+        data = jobs.read_data(job)
         _, val = split_data(data, TrainParams(**job.spec["training"]))
         assert val is not None  # if_better jobs have a validation split (checked at submission)
         new_mse = validation_mse(registry.get(version).predictor, val)

@@ -1,5 +1,6 @@
-"""Uploaded data sets: `<data_dir>/datasets/<id>/data.npz` or `data.csv`, validated before they
-are registered in the `datasets` table, so a training request can name one by id.
+"""Uploaded data sets: `<data_dir>/datasets/<id>/data.npz` or `data.csv` (on PostgreSQL: in the
+database, cached there), validated before they are registered in the `datasets` table, so a
+training request can name one by id.
 
 An .npz file is read as a predict body is (model/npy.py): each array's header is checked before
 its data is read, and the bytes it unpacks into are counted as they arrive, so a small
@@ -18,7 +19,6 @@ import errno
 import hashlib
 import json
 import shutil
-import sqlite3
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,27 +27,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 from app.core.clock import timestamp
-from app.core.database import Database
+from app.core.database import Connection, Database, is_disk_full, open_database
 from app.core.errors import DatasetQuotaExceeded, InsufficientStorage, LimitExceeded
 from app.protocol.v1.binary_body import file_errors
 from model.data import load_npz, read_csv_series
 from model.errors import DataTooLarge, InvalidInput
-from model.files import atomic_write_bytes, fsync_directory
+from model.files import atomic_write_bytes, fsync_directory, remove_stale_directories
 from model.npy import Budget
 
 DatasetFormat = Literal["npz", "csv"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS datasets (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    created_at TEXT NOT NULL,
-    format TEXT NOT NULL CHECK (format IN ('npz', 'csv')),
-    bytes INTEGER NOT NULL,
-    sha256 TEXT NOT NULL,
-    summary TEXT NOT NULL  -- JSON: npz: n, steps, input_size, output_size; CSV: rows, columns
-);
-"""
+# An upload directory without a row is removed at start-up once it is this old: younger, it may
+# be another server process's upload in progress.
+ORPHAN_AGE_S = 600.0
 _COLUMNS = "id, created_at, format, bytes, sha256, summary"
 
 
@@ -71,11 +63,19 @@ class DatasetQuota:
 
 
 class DatasetStore:
-    def __init__(self, data_dir: Path, quota: DatasetQuota | None = None) -> None:
-        """`quota` None: no quota, for a store that is only read (a worker, a tool)."""
+    def __init__(
+        self, data_dir: Path, quota: DatasetQuota | None = None, db: Database | None = None
+    ) -> None:
+        """`quota` None: no quota, for a store that is only read (a worker, a tool). `db` None:
+        the SQLite database of `data_dir`."""
         self.data_dir = data_dir
         self.quota = quota
-        self.db = Database(data_dir, _SCHEMA)
+        self.db = db or open_database(data_dir)
+
+    def local_file(self, dataset: Dataset) -> Path:
+        """The data set's file on this replica's disk (fetched from the database on first use
+        where it holds the files); FileNotFoundError when it has been deleted."""
+        return self.db.local_file(dataset.path, dataset.sha256)
 
     def get(self, dataset_id: str) -> Dataset | None:
         found = self._select("WHERE id = ?", (dataset_id,))
@@ -109,6 +109,7 @@ class DatasetStore:
             with _full_disk_is_507("the data set was not stored"), self.db.transaction() as db:
                 # Again under the write lock: another upload may have taken the room meanwhile.
                 self._check_quota(db, len(content))
+                self.db.store_file(db, path, digest)
                 db.execute(
                     f"INSERT INTO datasets ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
                     (
@@ -143,22 +144,16 @@ class DatasetStore:
         return bool(deleted)
 
     def remove_orphans(self) -> list[str]:
-        """Delete data set directories without a row (a crash during an upload)."""
-        root = self.data_dir / "datasets"
-        if not root.is_dir():
-            return []
+        """Delete old data set directories without a row (a crash during an upload)."""
         known = {dataset.id for dataset in self.all()}
-        orphans = sorted(p.name for p in root.iterdir() if p.name not in known)
-        for name in orphans:
-            shutil.rmtree(root / name, ignore_errors=True)
-        return orphans
+        return remove_stale_directories(self.data_dir / "datasets", known, ORPHAN_AGE_S)
 
-    def _check_quota(self, db: sqlite3.Connection, size: int) -> None:
+    def _check_quota(self, db: Connection, size: int) -> None:
         """DatasetQuotaExceeded when one more data set of `size` bytes would pass the quota."""
         if self.quota is None:
             return
         query = "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM datasets"
-        count, total = db.execute(query).fetchone()
+        count, total = (int(value) for value in db.execute(query).fetchone())
         if count >= self.quota.count:
             raise DatasetQuotaExceeded(
                 f"{count} data sets are stored, the most this server keeps; delete one first"
@@ -172,11 +167,10 @@ class DatasetStore:
 
     def _select(self, where: str, args: tuple[Any, ...]) -> list[Dataset]:
         with self.db.connect() as db:
-            db.row_factory = sqlite3.Row
-            rows = db.execute(f"SELECT {_COLUMNS} FROM datasets {where}", args).fetchall()
+            rows = db.dicts(f"SELECT {_COLUMNS} FROM datasets {where}", args)
         return [self._from_row(row) for row in rows]
 
-    def _from_row(self, row: sqlite3.Row) -> Dataset:
+    def _from_row(self, row: dict[str, Any]) -> Dataset:
         values = {**dict(row), "summary": json.loads(row["summary"])}
         path = self.data_dir / "datasets" / row["id"] / f"data.{row['format']}"
         return Dataset(**values, path=path)
@@ -224,7 +218,7 @@ def _full_disk_is_507(outcome: str) -> Iterator[None]:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
         raise InsufficientStorage(f"the disk is full: {outcome}") from exc
-    except sqlite3.OperationalError as exc:
-        if exc.sqlite_errorcode != sqlite3.SQLITE_FULL:
+    except Exception as exc:
+        if not is_disk_full(exc):
             raise
         raise InsufficientStorage(f"the disk is full: {outcome}") from exc

@@ -136,9 +136,10 @@ def _dataset(
         )
     name = f"data set {dataset.id}"
     try:
-        with located("data", path=str(dataset.path), name=name):
-            data = load_data(dataset.path, spec.window, spec.horizon or 1, spec.columns, targets)  # type: ignore[arg-type]
-    except InvalidInput:
+        path = datasets.local_file(dataset)
+        with located("data", path=str(path), name=name):
+            data = load_data(path, spec.window, spec.horizon or 1, spec.columns, targets)  # type: ignore[arg-type]
+    except (InvalidInput, FileNotFoundError):
         if datasets.get(dataset.id) is None:  # deleted since it was looked up: its file too
             raise UnknownDataset(f"no data set {dataset.id!r}", ("data", "dataset_id")) from None
         raise

@@ -1,11 +1,14 @@
-"""The training-job runner inside the server: a queue in the database, one worker process per
-running job (`python -m app.training.worker`, never a thread of the server), at most
-`max_concurrent_jobs` of them, cancellation, and recovery at start-up.
+"""The training-job runner inside each server process: a queue in the shared database, one worker
+process per running job (`python -m app.training.worker`, never a thread of the server), at most
+`max_concurrent_jobs` of them per server process, cancellation, and recovery.
 
-The runner's own loop only claims queued jobs, starts workers and waits for them to exit; the
-database holds every state, so a restart finds what a crash left: queued jobs run, a job that
-was running is `interrupted` (with its last progress), a stored version whose activation policy
-was not yet applied gets it applied."""
+Every server process (`--workers N`, or replicas on one PostgreSQL) runs one. Each claims queued
+jobs from the database (app/training/store.py), so a job runs exactly once, and renews the lease
+on the jobs it runs. Its heartbeat, every `HEARTBEAT_S`, also acts for the others: a cancel
+requested on another process reaches this one's worker; a running job whose owner is gone (its
+process dead on this host, or its lease run out) becomes `interrupted` with its last progress; a
+stored version whose owner died before applying its activation policy gets it applied; a job
+queued on another process wakes this one's dispatcher."""
 
 from __future__ import annotations
 
@@ -17,13 +20,16 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 import anyio.to_thread
 
+from app.core.database import DATABASE_URL_VARIABLE
 from app.core.errors import QueueFull
+from app.core.replica import Replica, owner_is_dead
 from app.core.settings import Settings
 from app.registry.models import ModelRegistry
 from app.training.activation import apply_policy
@@ -36,6 +42,7 @@ logger = logging.getLogger(__name__)
 # app.training.worker's status when it stopped for a shutdown (not imported: it loads torch).
 EXIT_STOPPED = 75
 STOP_TIMEOUT_S = 10.0  # a worker stops within one batch; after this it is killed
+HEARTBEAT_S = 0.5  # how often a runner looks at the shared queue (cancels, owners gone, new jobs)
 
 
 class WorkerProcess(Protocol):
@@ -86,6 +93,8 @@ def worker_environment(settings: Settings) -> dict[str, str]:
     """The server's environment without its secrets (a worker never serves a request), with
     the thread pools sized before any library starts them."""
     env = {name: value for name, value in os.environ.items() if name not in SECRET_VARIABLES}
+    if settings.database_url is not None:  # the worker writes to the server's database
+        env[DATABASE_URL_VARIABLE] = settings.database_url
     threads = str(settings.training_threads)
     pools = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
     return {**env, "PYTHONUNBUFFERED": "1", **dict.fromkeys(pools, threads)}
@@ -100,9 +109,12 @@ class JobRunner:
         launcher: Launcher = launch_worker,
     ) -> None:
         self.jobs, self.registry, self.settings = jobs, registry, settings
+        self.replica = Replica.of(settings)
         self.event_streams = StreamSlots(settings.max_event_streams)
         self._launch = launcher
         self._workers: dict[str, WorkerProcess] = {}
+        self._cancelling: set[str] = set()  # jobs whose worker was told to stop
+        self._renewed_at = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._closing = False
@@ -113,19 +125,73 @@ class JobRunner:
         return self.settings.max_concurrent_jobs + self.settings.max_queued_jobs
 
     async def start(self) -> None:
-        pending = await anyio.to_thread.run_sync(self._recover)
+        await anyio.to_thread.run_sync(self._remove_orphans)
+        await self._settle_others()  # before any request: a restart recovers at once
         self._spawn(self._dispatch())
-        for job in pending:
-            self._spawn(self._apply_policy(job.id))
+        self._spawn(self._heartbeat())
 
-    def _recover(self) -> list[Job]:
-        """Running jobs of a server that stopped are interrupted; files that no row names
-        (a crash mid-write) go. Returns the succeeded jobs whose activation is pending."""
-        for job in self.jobs.in_state("running"):
-            self.jobs.end(job.id, "interrupted", interrupted(job, "the server stopped"))
+    def _remove_orphans(self) -> None:
+        """Files that no row names (a crash mid-write), once they are old enough."""
         self.registry.store.remove_orphans()
         self.jobs.remove_orphans()
-        return self.jobs.pending_activations()
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            try:
+                await self._beat()
+            except Exception:  # the database is unreachable for now: try again on the next beat
+                logger.exception("training job runner: heartbeat failed; retrying")
+
+    async def _beat(self) -> None:
+        mine = set(self._workers)
+        if mine:
+            for job_id in await anyio.to_thread.run_sync(self._renew_or_check):
+                worker = self._workers.get(job_id)
+                if worker is not None and job_id not in self._cancelling:
+                    self._cancelling.add(job_id)
+                    _signal(worker, signal.SIGUSR1)
+        await self._settle_others()
+        room = len(self._workers) < self.settings.max_concurrent_jobs
+        if room and await anyio.to_thread.run_sync(self.jobs.has_queued):
+            self._wake.set()
+
+    def _renew_or_check(self) -> list[str]:
+        """Renew this process's leases when a third of one has passed; the ids of its jobs
+        whose cancel was requested (on any process)."""
+        lease = self.settings.job_lease_seconds
+        if time.monotonic() - self._renewed_at < lease / 3:
+            return self.jobs.cancel_requested(self.replica.owner)
+        self._renewed_at = time.monotonic()
+        return self.jobs.renew(self.replica.owner, lease)
+
+    async def _settle_others(self) -> None:
+        """Interrupt the running jobs of owners that are gone; apply the activation policy of
+        the succeeded jobs whose owner died before it could."""
+        for job in await anyio.to_thread.run_sync(self._settle_running):
+            _log_finished(job.id, "interrupted", owner=job.owner)
+        for job in await anyio.to_thread.run_sync(self._orphaned_activations):
+            await self._apply_policy(job.id)
+
+    def _settle_running(self) -> list[Job]:
+        now, interrupted_jobs = time.time(), []
+        for job in self.jobs.in_state("running"):
+            if job.owner == self.replica.owner or not owner_gone(job, now):
+                continue
+            why = "its server process stopped"
+            if self.jobs.interrupt(job, interrupted(job, why)):
+                interrupted_jobs.append(job)
+        return interrupted_jobs
+
+    def _orphaned_activations(self) -> list[Job]:
+        """Succeeded jobs still waiting for their policy a whole lease after their owner last
+        renewed (or whose owner is dead): the owner applies it within moments otherwise."""
+        grace = time.time() - self.settings.job_lease_seconds
+        return [
+            job
+            for job in self.jobs.pending_activations()
+            if job.owner != self.replica.owner and owner_gone(job, grace)
+        ]
 
     def check_room(self) -> None:
         """429 before the request's data is worked on (submit checks again, atomically)."""
@@ -143,9 +209,9 @@ class JobRunner:
         return job
 
     def _store(self, job_id: str, plan: JobPlan) -> Job:
-        self.jobs.write_data(job_id, plan.data)  # the file first: a row always has its data
+        sha256 = self.jobs.write_data(job_id, plan.data)  # the file first: a row has its data
         try:
-            return self.jobs.create(job_id, plan.spec, plan.data.summary(), self.room)
+            return self.jobs.create(job_id, plan.spec, plan.data.summary(), sha256, self.room)
         except BaseException:
             shutil.rmtree(self.jobs.job_dir(job_id), ignore_errors=True)
             raise
@@ -155,6 +221,7 @@ class JobRunner:
         job = await anyio.to_thread.run_sync(self.jobs.cancel, job_id)
         worker = self._workers.get(job_id)
         if job is not None and job.state == "running" and worker is not None:
+            self._cancelling.add(job_id)
             _signal(worker, signal.SIGUSR1)
         if job is not None:
             logger.info("training job %s: cancel requested", job_id, extra=_event("cancel", job_id))
@@ -187,7 +254,9 @@ class JobRunner:
         while True:
             try:
                 while len(self._workers) < self.settings.max_concurrent_jobs:
-                    job = await anyio.to_thread.run_sync(self.jobs.claim_next)
+                    job = await anyio.to_thread.run_sync(
+                        self.jobs.claim_next, self.replica.owner, self.settings.job_lease_seconds
+                    )
                     if job is None:
                         break
                     await self._start_worker(job)
@@ -222,6 +291,7 @@ class JobRunner:
             await anyio.to_thread.run_sync(self._after_exit, job_id, code)
         finally:
             del self._workers[job_id]
+            self._cancelling.discard(job_id)
             self._wake.set()
 
     def _after_exit(self, job_id: str, code: int) -> None:
@@ -249,7 +319,7 @@ class JobRunner:
 
     async def _apply_policy(self, job_id: str) -> None:
         job = await anyio.to_thread.run_sync(self.jobs.get, job_id)
-        if job is not None:
+        if job is not None and job.activation is None:
             outcome = await anyio.to_thread.run_sync(apply_policy, job, self.registry, self.jobs)
             _log_activation(job, outcome)
 
@@ -293,6 +363,14 @@ def _log_activation(job: Job, outcome: dict[str, Any]) -> None:
 def _signal(worker: WorkerProcess, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):  # it has just exited: its watcher records it
         worker.send_signal(sig)
+
+
+def owner_gone(job: Job, now: float) -> bool:
+    """Whether the process that claimed `job` is gone: dead on this host, or its lease ran out
+    by `now` (a job claimed before owners were recorded has none)."""
+    if job.owner is None or owner_is_dead(job.owner):
+        return True
+    return job.lease_expires_at is None or job.lease_expires_at < now
 
 
 def interrupted(job: Job, why: str) -> dict[str, str]:

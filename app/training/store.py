@@ -1,14 +1,19 @@
-"""Training jobs on disk: the `jobs` and `job_epochs` tables in the data directory's database,
-next to the model versions, and `<data_dir>/jobs/<id>/` with the job's data (`data.npz`) and its
-worker's log. The server and the job's worker process both write here; every state change is
-conditional on the state it leaves, so the two never overwrite each other's outcome."""
+"""Training jobs: the `jobs` and `job_epochs` tables in the service's database, next to the model
+versions, and `<data_dir>/jobs/<id>/` with the job's data (`data.npz`, also in the database on
+PostgreSQL) and its worker's log. Server processes, on one host or many, and the jobs' worker
+processes all write here; every state change is conditional on the state it leaves, so none
+overwrites another's outcome.
+
+A job is claimed, never assigned: a server process takes the oldest queued job in one
+transaction and holds it with a lease that it renews while the job trains. A job whose lease ran
+out (the process that held it died) is interrupted by whichever process notices first."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
-import shutil
-import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -16,47 +21,23 @@ from typing import Any, Literal, get_args
 import numpy as np
 
 from app.core.clock import timestamp
-from app.core.database import Database
+from app.core.database import Connection, Database, open_database
 from app.core.errors import JobConflict, QueueFull
 from model.data import SequenceData, from_arrays
-from model.files import atomic_write_bytes
+from model.files import atomic_write_bytes, remove_stale_directories
 
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"]
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "interrupted"})
 DATA_NAME = "data.npz"
 LOG_NAME = "worker.log"
 
-_STATES = ", ".join(f"'{state}'" for state in get_args(JobState))
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS jobs (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- submission order
-    id TEXT NOT NULL UNIQUE,
-    state TEXT NOT NULL CHECK (state IN ({_STATES})),
-    revision INTEGER NOT NULL DEFAULT 0,    -- bumped on every change: cheap polling
-    created_at TEXT NOT NULL,
-    started_at TEXT,
-    finished_at TEXT,
-    spec TEXT NOT NULL,       -- JSON: model, training, init_from, activate
-    data TEXT NOT NULL,       -- JSON summary of the job's data
-    progress TEXT,            -- JSON: the last finished epoch
-    model_version TEXT REFERENCES model_versions (version),
-    result TEXT,              -- JSON: metrics of the finished run
-    error TEXT,               -- JSON: {{"code", "message"}}
-    activation TEXT,          -- JSON: the activation policy's outcome; NULL while pending
-    cancel_requested INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS job_epochs (
-    job_id TEXT NOT NULL REFERENCES jobs (id),
-    epoch INTEGER NOT NULL,
-    train_loss REAL NOT NULL,
-    val_loss REAL,
-    elapsed_s REAL NOT NULL,
-    PRIMARY KEY (job_id, epoch)
-) WITHOUT ROWID;
-"""
+# A job directory without a row is removed at start-up once it is this old: younger, it may be
+# another server process's submission on its way to being registered.
+ORPHAN_AGE_S = 600.0
 _COLUMNS = (
     "id, seq, state, revision, created_at, started_at, finished_at, spec, data, progress, "
-    "model_version, result, error, activation, cancel_requested"
+    "model_version, result, error, activation, cancel_requested, owner, lease_expires_at, "
+    "data_sha256"
 )
 _COUNT_WAITING = "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')"
 _JSON_FIELDS = ("spec", "data", "progress", "result", "error", "activation")
@@ -79,9 +60,12 @@ class Job:
     error: dict[str, Any] | None
     activation: dict[str, Any] | None
     cancel_requested: bool
+    owner: str | None  # "host:pid" of the server process that claimed it
+    lease_expires_at: float | None  # Unix time; its owner renews it while the job runs
+    data_sha256: str | None  # of data.npz (None for a job stored before it was recorded)
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Job:
+    def from_row(cls, row: dict[str, Any]) -> Job:
         values = dict(row)
         for name in _JSON_FIELDS:
             values[name] = None if values[name] is None else json.loads(values[name])
@@ -98,9 +82,10 @@ class JobNotRunning(Exception):
 
 
 class JobStore:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, db: Database | None = None) -> None:
+        """`db` None: the SQLite database of `data_dir`."""
         self.data_dir = data_dir
-        self.db = Database(data_dir, _SCHEMA)
+        self.db = db or open_database(data_dir)
 
     def job_dir(self, job_id: str) -> Path:
         return self.data_dir / "jobs" / job_id
@@ -108,15 +93,24 @@ class JobStore:
     def data_path(self, job_id: str) -> Path:
         return self.job_dir(job_id) / DATA_NAME
 
-    def write_data(self, job_id: str, data: SequenceData) -> None:
-        """The job's validated samples, written atomically before the job row exists."""
+    def write_data(self, job_id: str, data: SequenceData) -> str:
+        """The job's validated samples, written atomically before the job row exists; their
+        file's sha256."""
         buffer = io.BytesIO()
         np.savez(buffer, inputs=data.inputs, targets=data.targets)
-        atomic_write_bytes(self.data_path(job_id), buffer.getvalue())
+        content = buffer.getvalue()
+        atomic_write_bytes(self.data_path(job_id), content)
+        return hashlib.sha256(content).hexdigest()
 
-    def read_data(self, job_id: str, source: str) -> SequenceData:
-        with np.load(self.data_path(job_id), allow_pickle=False) as archive:
-            return from_arrays(archive["inputs"], archive["targets"], source=source)
+    def read_data(self, job: Job) -> SequenceData:
+        """The job's samples, from this replica's disk (fetched from the database first where
+        it holds the files and another replica took the submission)."""
+        path = self.data_path(job.id)
+        if job.data_sha256 is not None:
+            path = self.db.local_file(path, job.data_sha256)
+        # Written by this service from validated arrays: a trusted file.
+        with np.load(path, allow_pickle=False) as archive:
+            return from_arrays(archive["inputs"], archive["targets"], source=job.data["source"])
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -146,8 +140,7 @@ class JobStore:
             "WHERE job_id = ? ORDER BY epoch"
         )
         with self.db.connect() as db:
-            db.row_factory = sqlite3.Row
-            return [dict(row) for row in db.execute(query, (job_id,))]
+            return db.dicts(query, (job_id,))
 
     def count_waiting(self) -> int:
         """Jobs queued or running."""
@@ -167,16 +160,25 @@ class JobStore:
     def pending_activations(self) -> list[Job]:
         return self._select("WHERE state = 'succeeded' AND activation IS NULL ORDER BY seq", ())
 
+    def has_queued(self) -> bool:
+        with self.db.connect() as db:
+            return (
+                db.execute("SELECT 1 FROM jobs WHERE state = 'queued' LIMIT 1").fetchone()
+                is not None
+            )
+
     def _select(self, where: str, args: tuple[Any, ...]) -> list[Job]:
         with self.db.connect() as db:
-            db.row_factory = sqlite3.Row
-            rows = db.execute(f"SELECT {_COLUMNS} FROM jobs {where}", args).fetchall()
+            rows = db.dicts(f"SELECT {_COLUMNS} FROM jobs {where}", args)
         return [Job.from_row(row) for row in rows]
 
     # --- the server's changes --------------------------------------------------------------
 
-    def create(self, job_id: str, spec: dict[str, Any], data: dict[str, Any], room: int) -> Job:
-        """Insert a queued job unless `room` jobs are already queued or running (QueueFull)."""
+    def create(
+        self, job_id: str, spec: dict[str, Any], data: dict[str, Any], data_sha256: str, room: int
+    ) -> Job:
+        """Insert a queued job unless `room` jobs are already queued or running (QueueFull);
+        its data (`write_data`, whose sha256 is `data_sha256`) is on the disk already."""
         with self.db.transaction() as db:
             (waiting,) = db.execute(_COUNT_WAITING).fetchone()
             if waiting >= room:
@@ -184,25 +186,51 @@ class JobStore:
                     f"{waiting} training jobs are queued or running, the most this server "
                     "takes; retry when one has finished"
                 )
+            self.db.store_file(db, self.data_path(job_id), data_sha256)
             db.execute(
-                "INSERT INTO jobs (id, state, created_at, spec, data) "
-                "VALUES (?, 'queued', ?, ?, ?)",
-                (job_id, timestamp(), json.dumps(spec), json.dumps(data)),
+                "INSERT INTO jobs (id, state, created_at, spec, data, data_sha256) "
+                "VALUES (?, 'queued', ?, ?, ?, ?)",
+                (job_id, timestamp(), json.dumps(spec), json.dumps(data), data_sha256),
             )
         job = self.get(job_id)
         assert job is not None  # just inserted
         return job
 
-    def claim_next(self) -> Job | None:
-        """The oldest queued job, now marked running; None when none is queued."""
-        with self.db.transaction() as db:
+    def claim_next(self, owner: str, lease_s: float) -> Job | None:
+        """The oldest queued job, now running and held by `owner` for `lease_s` seconds; None
+        when none is queued. Concurrent claimers never take the same job: SQLite serializes
+        them, PostgreSQL skips the row another claimer has locked."""
+        with self.db.transaction(serialized=False) as db:
             row = db.execute(
                 "SELECT id FROM jobs WHERE state = 'queued' ORDER BY seq LIMIT 1"
+                + self.db.skip_locked
             ).fetchone()
             if row is None:
                 return None
-            _update(db, row[0], "queued", "state = 'running', started_at = ?", (timestamp(),))
+            _update(
+                db,
+                row[0],
+                "queued",
+                "state = 'running', started_at = ?, owner = ?, lease_expires_at = ?",
+                (timestamp(), owner, time.time() + lease_s),
+            )
         return self.get(row[0])
+
+    def renew(self, owner: str, lease_s: float) -> list[str]:
+        """Extend the leases of `owner`'s running jobs; the ids of those whose cancel was
+        requested (on any replica), for the owner to stop."""
+        with self.db.transaction(serialized=False) as db:
+            db.execute(
+                "UPDATE jobs SET lease_expires_at = ? WHERE owner = ? AND state = 'running'",
+                (time.time() + lease_s, owner),
+            )
+        return self.cancel_requested(owner)
+
+    def cancel_requested(self, owner: str) -> list[str]:
+        """`owner`'s running jobs whose cancel was requested."""
+        query = "SELECT id FROM jobs WHERE owner = ? AND state = 'running' AND cancel_requested = 1"
+        with self.db.connect() as db:
+            return [row[0] for row in db.execute(query, (owner,))]
 
     def cancel(self, job_id: str) -> Job | None:
         """Cancel a queued job at once; ask a running one to stop (its worker finishes it).
@@ -238,22 +266,42 @@ class JobStore:
             )
         return changed
 
-    def set_activation(self, job_id: str, activation: dict[str, Any]) -> None:
+    def interrupt(self, job: Job, error: dict[str, Any]) -> bool:
+        """Running -> interrupted, for a job whose owner is gone: only if its lease is still the
+        one `job` shows (an owner that renewed it meanwhile is alive after all); False when the
+        job changed since it was read."""
+        lease = job.lease_expires_at
         with self.db.transaction() as db:
-            _update(db, job_id, "succeeded", "activation = ?", (json.dumps(activation),))
+            return _update(
+                db,
+                job.id,
+                "running",
+                _ENDED + ", error = ?",
+                ("interrupted", timestamp(), json.dumps(error)),
+                extra="AND lease_expires_at IS NULL"
+                if lease is None
+                else "AND lease_expires_at = ?",
+                extra_args=() if lease is None else (lease,),
+            )
+
+    def set_activation(self, job_id: str, activation: dict[str, Any]) -> bool:
+        """Record the policy's outcome; False when another process recorded one first."""
+        with self.db.transaction() as db:
+            return _update(
+                db,
+                job_id,
+                "succeeded",
+                "activation = ?",
+                (json.dumps(activation),),
+                extra="AND activation IS NULL",
+            )
 
     def remove_orphans(self) -> list[str]:
-        """Delete job directories without a row (a crash between writing a job's data and
+        """Delete old job directories without a row (a crash between writing a job's data and
         inserting the job); run at start-up."""
-        jobs = self.data_dir / "jobs"
-        if not jobs.is_dir():
-            return []
         with self.db.connect() as db:
             known = {row[0] for row in db.execute("SELECT id FROM jobs")}
-        orphans = sorted(p.name for p in jobs.iterdir() if p.name not in known)
-        for name in orphans:
-            shutil.rmtree(jobs / name, ignore_errors=True)
-        return orphans
+        return remove_stale_directories(self.data_dir / "jobs", known, ORPHAN_AGE_S)
 
     # --- the worker's changes --------------------------------------------------------------
 
@@ -264,8 +312,10 @@ class JobStore:
             if not _update(db, job_id, "running", "progress = ?", (json.dumps(progress),)):
                 return True
             db.execute(
-                "INSERT OR REPLACE INTO job_epochs (job_id, epoch, train_loss, val_loss, "
-                "elapsed_s) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO job_epochs (job_id, epoch, train_loss, val_loss, elapsed_s) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (job_id, epoch) DO UPDATE SET "
+                "train_loss = excluded.train_loss, val_loss = excluded.val_loss, "
+                "elapsed_s = excluded.elapsed_s",
                 (
                     job_id,
                     progress["epoch"],
@@ -278,7 +328,7 @@ class JobStore:
             return bool(row.fetchone()[0])
 
     @staticmethod
-    def succeed(db: sqlite3.Connection, job_id: str, version: str, result: dict[str, Any]) -> None:
+    def succeed(db: Connection, job_id: str, version: str, result: dict[str, Any]) -> None:
         """Mark the job succeeded with its version, inside the transaction that registers the
         version (ModelStore.add's `on_added`); JobNotRunning rolls both back when the job was
         cancelled or interrupted meanwhile."""
@@ -298,17 +348,18 @@ _ENDED = "state = ?, finished_at = ?"
 
 
 def _update(
-    db: sqlite3.Connection,
+    db: Connection,
     job_id: str,
     from_state: str,
     assignments: str,
     args: tuple[Any, ...],
     extra: str = "",
+    extra_args: tuple[Any, ...] = (),
 ) -> bool:
-    """One conditional change: applied only while the job is in `from_state`."""
+    """One conditional change: applied only while the job is in `from_state` (and `extra`)."""
     cursor = db.execute(
         f"UPDATE jobs SET {assignments}, revision = revision + 1 "
         f"WHERE id = ? AND state = ? {extra}",
-        (*args, job_id, from_state),
+        (*args, job_id, from_state, *extra_args),
     )
     return cursor.rowcount == 1

@@ -33,6 +33,7 @@ def job_summary(job: Job) -> JobSummary:
         model_version=job.model_version,
         error=job.error,  # type: ignore[arg-type]  # validated from its dict
         cancel_requested=job.cancel_requested,
+        owner=job.owner,
         activation=_activation(job),
         request=job.spec,
         data=job.data,

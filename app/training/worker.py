@@ -23,6 +23,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from app.core.database import DATABASE_URL_VARIABLE, open_database
+from app.core.errors import ModelUnavailable, ServiceError
 from app.registry.store import ModelStore
 from app.training.store import Job, JobNotRunning, JobStore
 from model.backends import predictor_class, trainer
@@ -103,7 +105,8 @@ def _die_with_parent() -> None:
 def run_job(data_dir: Path, job_id: str, threads: int | None, stop: StopFlags) -> int:
     """Run a claimed (running) job to its end; the process's exit status. `threads`: torch's
     thread count (process-wide), None to leave it."""
-    store, jobs = ModelStore(data_dir), JobStore(data_dir)
+    db = open_database(data_dir, os.environ.get(DATABASE_URL_VARIABLE))
+    store, jobs = ModelStore(data_dir, db), JobStore(data_dir, db)
     job = jobs.get(job_id)
     if job is None or job.state != "running":
         return 0
@@ -115,7 +118,7 @@ def run_job(data_dir: Path, job_id: str, threads: int | None, stop: StopFlags) -
         if stop.shutdown or stop.orphaned():
             return EXIT_STOPPED
         jobs.end(job_id, "cancelled")
-    except (TrainingFailed, InvalidInput, CheckpointError) as exc:
+    except (TrainingFailed, InvalidInput, CheckpointError, ServiceError) as exc:
         jobs.end(job_id, "failed", {"code": "training_failed", "message": str(exc)})
     except Exception as exc:  # a bug: the reason in the job, the traceback in its log
         traceback.print_exc()
@@ -131,9 +134,9 @@ def _train_and_store(
 ) -> None:
     spec = job.spec
     params = TrainParams(**spec["training"], num_threads=threads)
-    data = jobs.read_data(job.id, job.data["source"])
+    data = jobs.read_data(job)
     base = spec["init_from"]
-    init = load_checkpoint(store.checkpoint_path(base)) if base is not None else None
+    init = load_checkpoint(store.checkpoint_file(base)) if base is not None else None
     progress = ProgressWriter(jobs, job.id, stop)
     # torch: imported by the worker only, never by the server.
     train = trainer("torch")
@@ -191,9 +194,12 @@ def _metrics(
     metrics.update(val_mse=validation_mse(new, val), validation_samples=len(val))
     active = store.active_version()
     try:
-        current = _predictor(load_checkpoint(store.checkpoint_path(active))) if active else None
+        current = _predictor(load_checkpoint(store.checkpoint_file(active))) if active else None
     except CheckpointError as exc:
         metrics["baseline"] = {"version": active, "val_mse": None, "reason": exc.problem}
+        return metrics
+    except ModelUnavailable as exc:
+        metrics["baseline"] = {"version": active, "val_mse": None, "reason": exc.message}
         return metrics
     metrics["baseline"] = baseline(active, current, val)
     return metrics

@@ -44,13 +44,15 @@ def restore_logging() -> Iterator[None]:
         vars(logger).update(state, handlers=handlers, filters=filters)
 
 
-def test_json_lines_have_time_level_logger_message_and_fields() -> None:
-    line = JsonFormatter().format(record("hello %s", "there", request_id="r1", status=200))
+def test_json_lines_have_time_level_logger_replica_message_and_fields() -> None:
+    formatter = JsonFormatter(replica="host-2")
+    line = formatter.format(record("hello %s", "there", request_id="r1", status=200))
     entry = json.loads(line)
     assert entry.pop("time").endswith("+00:00")
     assert entry == {
         "level": "warning",
         "logger": "app.test",
+        "replica": "host-2",
         "message": "hello there",
         "request_id": "r1",
         "status": 200,

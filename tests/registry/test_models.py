@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import app.registry.models
+from app.core.database import open_database
 from app.core.errors import ModelUnavailable, NotReady, UnknownModelVersion
 from app.core.settings import Settings
 from app.registry.models import ModelRegistry, open_registry
@@ -21,7 +22,8 @@ LENGTHS = np.array([4])
 
 
 def active_after_start(data_dir: Path, model: Path | None = None) -> str | None:
-    active = open_registry(Settings(data_dir=data_dir, model=model)).active
+    settings = Settings(data_dir=data_dir, model=model)
+    active = open_registry(settings, open_database(data_dir)).active
     return None if active is None else active.version
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from app.core.database import DATABASE_NAME, Connection
 from app.core.errors import StartupError, UnknownModelVersion
 from app.registry.store import ModelStore, ModelVersion
 from model.checkpoint import load_checkpoint
@@ -15,6 +16,7 @@ from model.errors import CheckpointError
 from model.files import sha256_of_file
 from model.lstm import LSTMModel
 from tests.support.checkpoints import SMALL_CONFIG, make_checkpoint
+from tests.support.jobs import made_long_ago
 
 
 def test_import_numbers_versions_and_keeps_provenance(
@@ -84,8 +86,8 @@ def test_active_pointer_persists(tmp_path: Path, small_checkpoint: Path) -> None
 
 
 def test_database_uses_wal(tmp_path: Path) -> None:
-    store = ModelStore(tmp_path / "var")
-    with sqlite3.connect(store.database) as db:
+    ModelStore(tmp_path / "var")
+    with sqlite3.connect(tmp_path / "var" / DATABASE_NAME) as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
     assert {"model_versions", "active_model"} <= tables
@@ -103,7 +105,7 @@ def test_a_failing_on_added_stores_neither_row_nor_file(tmp_path: Path) -> None:
     """Registering a version and its job's success are one transaction."""
     store = ModelStore(tmp_path / "var")
 
-    def fail(db: sqlite3.Connection, stored: ModelVersion) -> None:
+    def fail(db: Connection, stored: ModelVersion) -> None:
         assert store.checkpoint_path(stored.version).is_file()  # written before the row
         db.execute("CREATE TABLE written_inside (x)")
         raise RuntimeError("the job was cancelled meanwhile")
@@ -112,7 +114,7 @@ def test_a_failing_on_added_stores_neither_row_nor_file(tmp_path: Path) -> None:
         store.add(make_checkpoint(0), {"kind": "training"}, on_added=fail)
     assert store.versions() == []
     assert not (tmp_path / "var" / "models" / "1").exists()
-    with sqlite3.connect(store.database) as db:
+    with sqlite3.connect(tmp_path / "var" / DATABASE_NAME) as db:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
     assert "written_inside" not in tables  # rolled back with the version
     seen: list[str] = []
@@ -120,11 +122,15 @@ def test_a_failing_on_added_stores_neither_row_nor_file(tmp_path: Path) -> None:
     assert seen == ["1"] and stored.version == "1"
 
 
-def test_remove_orphans_deletes_only_directories_without_a_row(tmp_path: Path) -> None:
+def test_remove_orphans_deletes_only_old_directories_without_a_row(tmp_path: Path) -> None:
     store = ModelStore(tmp_path / "var")
     store.add(make_checkpoint(0), {})
-    orphan = tmp_path / "var" / "models" / "2"
-    orphan.mkdir()
-    (orphan / ".model.safetensors.abc.tmp").write_bytes(b"half")  # a crash mid-write
+    orphan, young = tmp_path / "var" / "models" / "2", tmp_path / "var" / "models" / "3"
+    for directory in (orphan, young):
+        directory.mkdir()
+        (directory / ".model.safetensors.abc.tmp").write_bytes(b"half")  # a crash mid-write
+    made_long_ago(orphan)
+    made_long_ago(store.checkpoint_path("1").parent)
+    # `young` may be another server process's checkpoint on its way to its row: it stays.
     assert store.remove_orphans() == ["2"]
-    assert not orphan.exists() and store.checkpoint_path("1").is_file()
+    assert not orphan.exists() and young.exists() and store.checkpoint_path("1").is_file()

@@ -61,12 +61,15 @@ class InlineLauncher:
 
 
 class FakeClock:
-    """Session expiry without sleeping: tests move time forward by hand."""
+    """Session expiry without sleeping: tests move time forward by hand. Each reading is also a
+    microsecond after the last, as on a real clock: no two uses of a session store share a
+    time, so least recently used is well defined."""
 
     def __init__(self) -> None:
         self.now = 1000.0
 
     def __call__(self) -> float:
+        self.now += 1e-6
         return self.now
 
     def advance(self, seconds: float) -> None:

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
+import socket
+import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -97,3 +101,16 @@ async def wait_for_async(
         _check_deadline(job, deadline)
         await asyncio.sleep(0.02)
     return job
+
+
+def dead_owner() -> str:
+    """A job owner ("host:pid") on this host whose process has exited: a crashed server."""
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return f"{socket.gethostname()}:{process.pid}"
+
+
+def made_long_ago(path: Path) -> None:
+    """Back-date `path` by a day: old enough to be a crash's leftover, not a write in progress."""
+    day_ago = time.time() - 86_400
+    os.utime(path, (day_ago, day_ago))

@@ -22,7 +22,13 @@ from app.training.store import JobStore
 from app.training.worker import StopFlags, run_job
 from tests.support.bad_requests import AUTH
 from tests.support.inprocess import InlineLauncher
-from tests.support.jobs import SMALL_JOB, submit_async, wait_for_async
+from tests.support.jobs import (
+    SMALL_JOB,
+    dead_owner,
+    made_long_ago,
+    submit_async,
+    wait_for_async,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -79,20 +85,25 @@ async def test_restart_interrupts_running_jobs_and_runs_queued_ones(settings: Se
     jobs = JobStore(settings.data_dir)
     assert _state(jobs, running["id"]) == "interrupted"
     assert _state(jobs, queued["id"]) == "queued"
-    crashed = jobs.claim_next()  # as if the server died right after starting it
+    # As if a server process died right after starting it.
+    crashed = jobs.claim_next(dead_owner(), 60)
     assert crashed is not None and crashed.id == queued["id"]
     later = queue_job(settings, {**SMALL_JOB, "training": {"epochs": 1}})
     orphans = [settings.data_dir / "models" / "9", settings.data_dir / "jobs" / ("e" * 32)]
     for orphan in orphans:
         orphan.mkdir(parents=True)
         (orphan / "half-written").write_bytes(b"x")
+        made_long_ago(orphan)
+    # Perhaps another server process's write in progress: too young to be an orphan yet.
+    young = settings.data_dir / "jobs" / ("f" * 32)
+    young.mkdir()
     app = create_app(settings, launcher=InlineLauncher())
     async with lifespan(app), _client(app) as client:
         assert (await wait_for_async(client, later))["state"] == "succeeded"
         interrupted = await wait_for_async(client, crashed.id)
     assert interrupted["state"] == "interrupted" and interrupted["error"]["code"] == "interrupted"
-    assert "the server stopped while the job was running" in interrupted["error"]["message"]
-    assert not any(orphan.exists() for orphan in orphans)
+    assert "server process stopped while the job was running" in interrupted["error"]["message"]
+    assert not any(orphan.exists() for orphan in orphans) and young.exists()
     assert (settings.data_dir / "jobs" / later / "data.npz").exists()
 
 
@@ -105,7 +116,7 @@ async def test_start_up_applies_an_activation_that_a_crash_left_pending(
     models.set_active(models.import_file(settings.model, {"kind": "import"}).version)
     job_id = queue_job(settings, {**SMALL_JOB, "activate": "always"})
     jobs = JobStore(settings.data_dir)
-    assert jobs.claim_next() is not None
+    assert jobs.claim_next(dead_owner(), 60) is not None
     assert run_job(settings.data_dir, job_id, None, StopFlags(os.getppid())) == 0
     stored = jobs.get(job_id)
     assert stored is not None and stored.state == "succeeded" and stored.activation is None
@@ -123,8 +134,8 @@ def queue_job(settings: Settings, body: dict[str, Any]) -> str:
     plan = plan_job(request, settings, models, datasets)
     job_id = uuid.uuid4().hex
     jobs = JobStore(settings.data_dir)
-    jobs.write_data(job_id, plan.data)
-    jobs.create(job_id, plan.spec, plan.data.summary(), room=99)
+    sha256 = jobs.write_data(job_id, plan.data)
+    jobs.create(job_id, plan.spec, plan.data.summary(), sha256, room=99)
     return job_id
 
 

@@ -30,8 +30,8 @@ async def metrics(
 ) -> Response:
     """Prometheus metrics: requests, latency, batches, sessions, model version, training."""
     if services is not None:
-        # Read here, on the event loop, which is the only place the session table is used.
-        collected.sessions.set(len(services.sessions))
+        usage = await services.sessions.usage()
+        collected.sessions.set(usage.sessions)
     accept = request.headers.get("accept", "")
     body, content_type = await anyio.to_thread.run_sync(collected.exposition, accept)
     return Response(body, media_type=content_type)

@@ -25,5 +25,5 @@ async def delete_session(
     sessions: SessionsDep,
 ) -> Response:
     """End a session and forget its state (with inference keys: a session of the request's key)."""
-    sessions.delete(session_id, owner)
+    await sessions.delete(session_id, owner)
     return Response(status_code=204)

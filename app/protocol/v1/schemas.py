@@ -356,6 +356,9 @@ class JobSummary(BaseModel):
     model_version: str | None = Field(description="the version the job stored")
     error: JobError | None = Field(description="why the job failed or was interrupted")
     cancel_requested: bool
+    owner: str | None = Field(
+        description='the server process that claimed it, "host:pid" (none while queued)'
+    )
     activation: ActivationInfo | None = Field(description="the policy's outcome, once succeeded")
     request: dict[str, Any] = Field(description="model (with sizes), training, init_from, activate")
     data: dict[str, Any] = Field(description="summary of the training data")

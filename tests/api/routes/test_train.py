@@ -273,7 +273,7 @@ async def test_max_concurrent_jobs_run_side_by_side(settings: Settings, launcher
 async def test_event_stream_ends_when_the_server_stops(settings: Settings) -> None:
     ModelStore(settings.data_dir)  # the jobs table refers to its versions
     jobs = JobStore(settings.data_dir)
-    jobs.create("a" * 32, {}, {}, room=9)
+    jobs.create("a" * 32, {}, {}, "0" * 64, room=9)
     stopping = threading.Event()  # as uvicorn's flag, which turns on at SIGTERM
     slots = StreamSlots(limit=1)
     events = []
