@@ -119,20 +119,36 @@ def _targets(m: Medians) -> list[str]:
     return [f"- {'met' if ok else 'MISSED'}: {name}" for name, ok in checks]
 
 
+def _scale_out(m: Medians) -> list[str]:
+    """Several processes against one lstm-serve worker, in the same run."""
+    lines = []
+    for label in ("lstm-serve JSON, 2 workers", "lstm-serve JSON, 2 replicas behind HAProxy"):
+        parts = []
+        for key in (SINGLE.key, BULK.key):
+            many, one = m[label, key], m["lstm-serve JSON", key]
+            parts.append(
+                f"({key}) {many.requests_per_s / one.requests_per_s:.2f}x req/s, "
+                f"p99 {many.p99_ms:.1f} ms against {one.p99_ms:.1f}"
+            )
+        lines.append(f"- {label}: {'; '.join(parts)}")
+    return lines
+
+
 def _spread(results: dict[tuple[str, str], list[Result]]) -> list[str]:
-    """Every run of the two-worker rows: uvicorn's workers share one listening socket, and
-    whichever accepts first may take all of wrk's connections, so a run measures two workers
-    or one. Both servers draw that lot."""
+    """Every run of the rows with several processes: KServe's workers share one listening
+    socket, and whichever accepts first may take most of wrk's connections; ours each have
+    their own (SO_REUSEPORT), which the kernel balances."""
     lines = []
     for (label, workload), runs in results.items():
-        if "2 workers" in label:
+        if "2 workers" in label or "2 replicas" in label:
             rates = ", ".join(f"{run.requests_per_s:,.0f}" for run in runs)
             lines.append(f"- {label}, ({workload}): {rates} req/s")
     return lines
 
 
 def markdown(medians: Medians, results: dict[tuple[str, str], list[Result]],
-             floors: dict[int, float], runs: int, seconds: int, others: float) -> str:  # fmt: skip
+             floors: dict[int, float], runs: int, seconds: int, others: float,
+             session_steps: dict[str, float]) -> str:  # fmt: skip
     floor = "; ".join(f"batch {batch}: {us:.1f} µs per sequence ({1e6 / us:,.0f} seq/s)"
                       for batch, us in floors.items())  # fmt: skip
     lines = [
@@ -149,7 +165,14 @@ def markdown(medians: Medians, results: dict[tuple[str, str], list[Result]],
         "Targets:",
         *_targets(medians),
         "",
-        "Each run of the two-worker rows:",
+        "Against one lstm-serve worker:",
+        *_scale_out(medians),
+        "",
+        "Each run of the rows with several processes:",
         *_spread(results),
+        "",
+        "A session step (hold and save, the classic model's state, no HTTP): "
+        + ", ".join(f"{store} {us:,.1f} µs" for store, us in session_steps.items())
+        + " (bench/session_stores.py).",
     ]
     return "\n".join(lines) + "\n"

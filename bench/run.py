@@ -1,23 +1,29 @@
 """`make bench`: lstm-serve against a naive FastAPI server and KServe's Python model server
 (v1 and v2 protocols), each its own process on 127.0.0.1 with its defaults, one worker and two,
-driven by wrk; plus the raw model's forward pass. Every configuration is measured RUNS times,
-round by round (so a slow minute on the machine hits all of them), and the table holds the
-medians. Prints the table and the targets, and writes them to bench/results.md."""
+driven by wrk; lstm-serve also as two replicas behind HAProxy on PostgreSQL and Redis; plus the
+raw model's forward pass and the cost of a session step in each session store. Every
+configuration is measured RUNS times, round by round (so a slow minute on the machine hits all
+of them), and the table holds the medians. Prints the table and the targets, and writes them
+to bench/results.md."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import statistics
 import sys
 import tempfile
 from collections import defaultdict
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import astuple
 from pathlib import Path
 
 import floor
 import report
 import servers
+import session_stores
+from cluster import Cluster, replicas_behind_haproxy
 from load import Load, Result, measure
 from prerequisites import ensure_kserve, ensure_wrk, wait_for_quiet
 from quiet import groups_of, undisturbed
@@ -52,11 +58,16 @@ ROWS = [
     ("KServe v2, 2 workers of 1 torch thread", "kserve-2t", V2, "v2", JSON, BOTH),
     ("lstm-serve JSON, 2 workers", "ours-2", "/v1/predict", "inputs", JSON, BOTH),
     ("lstm-serve .npy, 2 workers", "ours-2", "/v1/predict", "npy", NPY, (BULK,)),
+    ("lstm-serve JSON, 2 replicas behind HAProxy", "replicas", "/v1/predict", "inputs", JSON, BOTH),
 ]
 Measurements = dict[tuple[str, str], list[Result]]
 
 
-def start_all(checkpoint: Path, work: Path) -> dict[str, servers.Server]:
+def start_all(
+    checkpoint: Path, work: Path, stack: ExitStack
+) -> tuple[dict[str, servers.Server], Cluster]:
+    """Every server, and the replicas' cluster (PostgreSQL, Redis, HAProxy), which `stack`
+    stops."""
     started: dict[str, servers.Server] = {}
     starts: dict[str, Callable[[], servers.Server]] = {
         "naive": lambda: servers.naive(checkpoint, 8601, work / "naive.log"),
@@ -70,10 +81,13 @@ def start_all(checkpoint: Path, work: Path) -> dict[str, servers.Server]:
         for key, start in starts.items():
             print(f"starting {key}", file=sys.stderr)
             started[key] = start()
+        print("starting replicas", file=sys.stderr)
+        cluster = stack.enter_context(replicas_behind_haproxy(checkpoint, 8661, work))
+        started["replicas"] = cluster.entry
     except BaseException:
         stop_all(started)
         raise
-    return started
+    return started, cluster
 
 
 def stop_all(started: dict[str, servers.Server]) -> None:
@@ -89,7 +103,9 @@ def taken(server: servers.Server, load: Load, label: str, shares: list[float]) -
         measure(load, WARMUP_SECONDS)
         return measure(load, SECONDS)
 
-    result, share = undisturbed(groups_of(server.process.pid), run, label)
+    pids = [server.process.pid, *server.serves_with]
+    groups = set().union(*(groups_of(pid) for pid in pids))
+    result, share = undisturbed(groups, run, label)
     shares.append(share)
     print(f"{label}: {result}, others {share:.0%}", file=sys.stderr)
     return result
@@ -134,20 +150,22 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="lstm-serve-bench-"))
     checkpoint = write_checkpoint(work)
     bodies = write_bodies(work)
-    started = start_all(checkpoint, work)
-    wait_for_quiet()
-    floors = {batch: floor.microseconds_per_sequence(checkpoint, batch) for batch in (1, 256)}
-    try:
-        report.check_answers(started, bodies)
-        shares: list[float] = []
-        results = rounds(started, bodies, shares)
-        before, during = with_training(started["ours-1"], bodies, shares)
-        results["lstm-serve JSON", BEFORE_TRAINING.key] = before
-        results["lstm-serve JSON", TRAINING.key] = during
-    finally:
-        stop_all(started)
+    with ExitStack() as stack:
+        started, cluster = start_all(checkpoint, work, stack)
+        wait_for_quiet()
+        floors = {batch: floor.microseconds_per_sequence(checkpoint, batch) for batch in (1, 256)}
+        try:
+            report.check_answers(started, bodies)
+            shares: list[float] = []
+            results = rounds(started, bodies, shares)
+            before, during = with_training(started["ours-1"], bodies, shares)
+            results["lstm-serve JSON", BEFORE_TRAINING.key] = before
+            results["lstm-serve JSON", TRAINING.key] = during
+        finally:
+            stop_all({key: server for key, server in started.items() if key != "replicas"})
+        steps = asyncio.run(session_stores.measure(cluster.redis_url))
     medians = {key: median(values) for key, values in results.items()}
-    text = report.markdown(medians, results, floors, RUNS, SECONDS, max(shares))
+    text = report.markdown(medians, results, floors, RUNS, SECONDS, max(shares), steps)
     print(text)
     (Path(__file__).resolve().parent / "results.md").write_text(text)
 

@@ -22,6 +22,8 @@ class Server:
     name: str
     port: int
     process: subprocess.Popen[bytes]
+    # Processes whose CPU time is this server's too (HAProxy's replicas), by pid.
+    serves_with: tuple[int, ...] = ()
 
     @property
     def url(self) -> str:
@@ -75,24 +77,18 @@ def kserve(checkpoint: Path, port: int, workers: int, one_thread: bool, log: Pat
 
 
 def ours(checkpoint: Path, port: int, workers: int, data_dir: Path, log: Path) -> Server:
-    """`lstm-serve serve` with its defaults; several workers through uvicorn's own supervisor
-    (`uvicorn --factory app.main:create_app --workers N`, as README says), serving a data
-    directory that holds the model already, so the workers never import it at once."""
+    """`lstm-serve serve` with its defaults; `--workers N` for several (each worker its own
+    SO_REUSEPORT socket on the port)."""
     env = {"LSTM_SERVE_API_TOKEN": TOKEN, "LSTM_SERVE_DATA_DIR": str(data_dir)}
-    if workers == 1:
-        command = [str(OURS / "lstm-serve"), "serve", "--model", str(checkpoint),
-                   "--port", str(port)]  # fmt: skip
-    else:
-        subprocess.run([str(OURS / "python"), "-c", _IMPORT, str(checkpoint), str(data_dir)],
-                       check=True, cwd=ROOT)  # fmt: skip
-        command = [str(OURS / "uvicorn"), "--factory", "app.main:create_app", "--host",
-                   "127.0.0.1", "--port", str(port), "--workers", str(workers)]  # fmt: skip
+    command = [str(OURS / "lstm-serve"), "serve", "--model", str(checkpoint), "--port", str(port),
+               "--workers", str(workers)]  # fmt: skip
     return start(f"lstm-serve-{workers}", command, port, "/readyz", env, log)
 
 
-_IMPORT = """import sys
-from pathlib import Path
-from app.core.settings import Settings
-from app.registry.models import open_registry
-open_registry(Settings(model=Path(sys.argv[1]), data_dir=Path(sys.argv[2])))
-"""
+def replica(checkpoint: Path, port: int, name: str, shared: dict[str, str], data_dir: Path,
+            log: Path) -> Server:  # fmt: skip
+    """One replica of a service on PostgreSQL and Redis (`shared`: their LSTM_SERVE_* URLs)."""
+    env = {**shared, "LSTM_SERVE_API_TOKEN": TOKEN, "LSTM_SERVE_DATA_DIR": str(data_dir),
+           "LSTM_SERVE_REPLICA_NAME": name}  # fmt: skip
+    command = [str(OURS / "lstm-serve"), "serve", "--model", str(checkpoint), "--port", str(port)]
+    return start(f"lstm-serve {name}", command, port, "/readyz", env, log)

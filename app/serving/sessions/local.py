@@ -4,8 +4,13 @@ shared by the workers of `lstm-serve serve --workers N` on one host, and kept ac
 One row per session: its kept state, its last use, and the lease a request holds on it
 (`shared.py`). Triggers keep the count and bytes of kept states in `totals`, so a save checks
 the budgets without walking the table. Sessions are short-lived, so the file is
-`synchronous = NORMAL`: a power cut may lose the last steps, never the file. Calls run on one
-thread of their own, so a write waiting for another process's lock never blocks the event loop."""
+`synchronous = NORMAL`: a power cut may lose the last steps, never the file.
+
+Each call is one short transaction (tens of microseconds), tried first on the event loop with no
+busy wait: a hop to a thread costs more than the transaction. When another process holds the
+file's write lock, the call goes to a thread of its own that waits for it, so the event loop
+never waits on another process. The event loop's connection never checkpoints the WAL (a
+checkpoint writes the database file); the thread does, every CHECKPOINT_EVERY commits."""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ import asyncio
 import sqlite3
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
@@ -26,7 +31,8 @@ from model.files import make_directories
 T = TypeVar("T")
 
 
-BUSY_TIMEOUT_S = 5  # another worker's write holds the file this long at most, or 503
+BUSY_TIMEOUT_S = 5  # the thread waits this long for another worker's write, then 503
+CHECKPOINT_EVERY = 500  # commits on the event loop between two WAL checkpoints on the thread
 SCHEMA_VERSION = 1  # PRAGMA user_version; a file of another version is rebuilt (states only)
 SCHEMA = (
     """CREATE TABLE sessions (
@@ -68,15 +74,13 @@ class SQLiteSessions:
     def __init__(self, path: Path) -> None:
         self.path = path
         make_directories(path.parent)
-        # One thread owns the connection: calls never overlap, and none runs on the event loop.
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="sessions-sqlite")
-        self._db = sqlite3.connect(
-            path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-        )
+        self._waiting = _connect(path, BUSY_TIMEOUT_S)  # used on the thread only
+        self._on_loop = _connect(path, 0)  # used on the event loop only: never waits
+        self._on_loop.execute("PRAGMA wal_autocheckpoint = 0")
+        self._commits = 0
         with _busy_is_unavailable():
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = NORMAL")
-            self._create_schema()
+            _transaction(self._waiting, _create_schema)
 
     def describe(self) -> str:
         return f"SQLite {self.path}"
@@ -84,161 +88,182 @@ class SQLiteSessions:
     async def acquire(
         self, key: Key, token: str, now: float, lease_s: float, budget: Budget
     ) -> tuple[bool, Stored | None]:
-        return await self._run(self._acquire, _row_key(key), token, now, lease_s, budget)
+        return await self._run(_acquire, _row_key(key), token, now, lease_s, budget)
 
     async def save(self, key: Key, token: str, stored: Stored, now: float, budget: Budget) -> bool:
-        return await self._run(self._save, _row_key(key), token, stored, now, budget)
+        return await self._run(_save, _row_key(key), token, stored, now, budget)
 
     async def release(self, key: Key, token: str) -> None:
-        await self._run(self._release, _row_key(key), token)
+        await self._run(_release, _row_key(key), token)
 
     async def end(self, key: Key, token: str) -> None:
-        await self._run(
-            self._write,
-            f"DELETE FROM sessions WHERE {_KEY} AND lease_token = ?",
-            (*_row_key(key), token),
-        )
+        await self._run(_end, _row_key(key), token)
 
     async def delete(self, key: Key, now: float, budget: Budget) -> bool:
-        return await self._run(self._delete, _row_key(key), now, budget)
+        return await self._run(_delete, _row_key(key), now, budget)
 
     async def exists(self, key: Key, now: float, budget: Budget) -> bool:
-        return await self._run(self._exists, _row_key(key), now - budget.ttl_s)
+        return await self._run(_exists, _row_key(key), now - budget.ttl_s)
 
     async def usage(self, now: float, budget: Budget) -> Usage:
-        return await self._run(self._usage, now, budget)
+        return await self._run(_usage, now, budget)
 
     async def close(self) -> None:
-        await self._run(self._db.close)
+        self._on_loop.close()
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._waiting.close)
         self._thread.shutdown()
 
-    async def _run(self, call: Callable[..., T], *args: object) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, partial(_unavailable_on_busy, call, *args))
-
-    # Below: on the store's thread.
-
-    def _create_schema(self) -> None:
-        def work() -> None:
-            (found,) = self._db.execute("PRAGMA user_version").fetchone()
-            if found == SCHEMA_VERSION:
-                return
-            # States only, and short-lived: a file of another version is rebuilt, not migrated.
-            for table in ("sessions", "totals"):
-                self._db.execute(f"DROP TABLE IF EXISTS {table}")
-            for statement in SCHEMA:
-                self._db.execute(statement)
-
-        self._transaction(work)
-
-    def _transaction(self, work: Callable[[], T]) -> T:
-        self._db.execute("BEGIN IMMEDIATE")
+    async def _run(self, work: Callable[..., T], *args: object) -> T:
+        """`work(db, *args)` in one IMMEDIATE transaction: on the event loop when the file is
+        free, else (rolled back) again on the thread, which waits for it."""
         try:
-            result = work()
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            result = _transaction(self._on_loop, partial(work, *args))
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                _raise_unavailable_when_full(exc)
+                raise
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._thread, self._waiting_transaction, work, args)
+        self._commits += 1
+        if self._commits % CHECKPOINT_EVERY == 0:
+            # Not awaited: the request that happened to be the 500th does not wait for it.
+            asyncio.get_running_loop().run_in_executor(self._thread, self._checkpoint)
         return result
 
-    def _expire(self, now: float, ttl_s: float) -> None:
-        self._db.execute(
-            f"DELETE FROM sessions WHERE last_used <= ? AND {_FREE}", (now - ttl_s, now)
-        )
+    def _waiting_transaction(self, work: Callable[..., T], args: tuple[object, ...]) -> T:
+        with _busy_is_unavailable():
+            return _transaction(self._waiting, partial(work, *args))
 
-    def _acquire(
-        self, key: tuple[str, str], token: str, now: float, lease_s: float, budget: Budget
-    ) -> tuple[bool, Stored | None]:
-        def work() -> tuple[bool, Stored | None]:
-            self._expire(now, budget.ttl_s)
-            self._db.execute(
-                "INSERT INTO sessions (owner, id, last_used, lease_token, lease_expires) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (owner, id) DO UPDATE SET "
-                "last_used = excluded.last_used, lease_token = excluded.lease_token, "
-                "lease_expires = excluded.lease_expires "
-                "WHERE sessions.lease_token IS NULL OR sessions.lease_expires < excluded.last_used",
-                (*key, now, token, now + lease_s),
-            )
-            holder, version, state, nbytes = self._db.execute(
-                f"SELECT lease_token, version, state, nbytes FROM sessions WHERE {_KEY}", key
-            ).fetchone()
-            if holder != token:
-                return False, None
-            return True, None if state is None else Stored(version, state, nbytes)
+    def _checkpoint(self) -> None:
+        """Moves the WAL into the database file when no reader holds it back; a busy file is
+        left for the next one."""
+        with suppress(sqlite3.OperationalError):
+            self._waiting.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
-        return self._transaction(work)
 
-    def _save(
-        self, key: tuple[str, str], token: str, stored: Stored, now: float, budget: Budget
-    ) -> bool:
-        def work() -> bool:
-            saved = self._db.execute(
-                "UPDATE sessions SET version = ?, state = ?, nbytes = ?, last_used = ?, "
-                f"lease_token = NULL, lease_expires = NULL WHERE {_KEY} AND lease_token = ?",
-                (stored.version, stored.state, stored.nbytes, now, *key, token),
-            ).rowcount
-            if saved:
-                self._evict(key, now, budget)
-            return bool(saved)
+def _connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
+    db = sqlite3.connect(
+        path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+    )
+    with _busy_is_unavailable():
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
+    return db
 
-        return self._transaction(work)
 
-    def _evict(self, keep: tuple[str, str], now: float, budget: Budget) -> None:
-        """Least recently used first; never `keep`, nor a session a request holds."""
-        while True:
-            sessions, nbytes = self._db.execute("SELECT sessions, nbytes FROM totals").fetchone()
-            if sessions <= budget.max_sessions and nbytes <= budget.max_bytes:
-                return
-            victim = self._db.execute(
-                f"SELECT owner, id FROM sessions WHERE state IS NOT NULL AND {_FREE} "
-                "AND NOT (owner = ? AND id = ?) ORDER BY last_used LIMIT 1",
-                (now, *keep),
-            ).fetchone()
-            if victim is None:  # the rest are held by running requests: over until they end
-                return
-            self._db.execute(f"DELETE FROM sessions WHERE {_KEY}", victim)
+def _transaction(db: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        result = work(db)
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+    return result
 
-    def _release(self, key: tuple[str, str], token: str) -> None:
-        def work() -> None:
-            self._db.execute(
-                f"DELETE FROM sessions WHERE {_KEY} AND lease_token = ? AND state IS NULL",
-                (*key, token),
-            )
-            self._db.execute(
-                "UPDATE sessions SET lease_token = NULL, lease_expires = NULL "
-                f"WHERE {_KEY} AND lease_token = ?",
-                (*key, token),
-            )
 
-        self._transaction(work)
+# Each below runs inside a transaction, as `work(db)` with its arguments first.
 
-    def _delete(self, key: tuple[str, str], now: float, budget: Budget) -> bool:
-        def work() -> bool:
-            self._expire(now, budget.ttl_s)
-            deleted = self._db.execute(
-                f"DELETE FROM sessions WHERE {_KEY} AND state IS NOT NULL", key
-            ).rowcount
-            return bool(deleted)
 
-        return self._transaction(work)
+def _create_schema(db: sqlite3.Connection) -> None:
+    (found,) = db.execute("PRAGMA user_version").fetchone()
+    if found == SCHEMA_VERSION:
+        return
+    # States only, and short-lived: a file of another version is rebuilt, not migrated.
+    for table in ("sessions", "totals"):
+        db.execute(f"DROP TABLE IF EXISTS {table}")
+    for statement in SCHEMA:
+        db.execute(statement)
 
-    def _exists(self, key: tuple[str, str], idle_since: float) -> bool:
-        found = self._db.execute(
-            f"SELECT 1 FROM sessions WHERE {_KEY} AND state IS NOT NULL AND last_used > ?",
-            (*key, idle_since),
+
+def _expire(db: sqlite3.Connection, now: float, ttl_s: float) -> None:
+    db.execute(f"DELETE FROM sessions WHERE last_used <= ? AND {_FREE}", (now - ttl_s, now))
+
+
+def _acquire(
+    key: tuple[str, str], token: str, now: float, lease_s: float, budget: Budget,
+    db: sqlite3.Connection,
+) -> tuple[bool, Stored | None]:  # fmt: skip
+    _expire(db, now, budget.ttl_s)
+    db.execute(
+        "INSERT INTO sessions (owner, id, last_used, lease_token, lease_expires) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (owner, id) DO UPDATE SET "
+        "last_used = excluded.last_used, lease_token = excluded.lease_token, "
+        "lease_expires = excluded.lease_expires "
+        "WHERE sessions.lease_token IS NULL OR sessions.lease_expires < excluded.last_used",
+        (*key, now, token, now + lease_s),
+    )
+    holder, version, state, nbytes = db.execute(
+        f"SELECT lease_token, version, state, nbytes FROM sessions WHERE {_KEY}", key
+    ).fetchone()
+    if holder != token:
+        return False, None
+    return True, None if state is None else Stored(version, state, nbytes)
+
+
+def _save(
+    key: tuple[str, str], token: str, stored: Stored, now: float, budget: Budget,
+    db: sqlite3.Connection,
+) -> bool:  # fmt: skip
+    saved = db.execute(
+        "UPDATE sessions SET version = ?, state = ?, nbytes = ?, last_used = ?, "
+        f"lease_token = NULL, lease_expires = NULL WHERE {_KEY} AND lease_token = ?",
+        (stored.version, stored.state, stored.nbytes, now, *key, token),
+    ).rowcount
+    if saved:
+        _evict(db, key, now, budget)
+    return bool(saved)
+
+
+def _evict(db: sqlite3.Connection, keep: tuple[str, str], now: float, budget: Budget) -> None:
+    """Least recently used first; never `keep`, nor a session a request holds."""
+    while True:
+        sessions, nbytes = db.execute("SELECT sessions, nbytes FROM totals").fetchone()
+        if sessions <= budget.max_sessions and nbytes <= budget.max_bytes:
+            return
+        victim = db.execute(
+            f"SELECT owner, id FROM sessions WHERE state IS NOT NULL AND {_FREE} "
+            "AND NOT (owner = ? AND id = ?) ORDER BY last_used LIMIT 1",
+            (now, *keep),
         ).fetchone()
-        return found is not None
+        if victim is None:  # the rest are held by running requests: over until they end
+            return
+        db.execute(f"DELETE FROM sessions WHERE {_KEY}", victim)
 
-    def _usage(self, now: float, budget: Budget) -> Usage:
-        def work() -> Usage:
-            self._expire(now, budget.ttl_s)
-            sessions, nbytes = self._db.execute("SELECT sessions, nbytes FROM totals").fetchone()
-            return Usage(sessions, nbytes)
 
-        return self._transaction(work)
+def _release(key: tuple[str, str], token: str, db: sqlite3.Connection) -> None:
+    db.execute(
+        f"DELETE FROM sessions WHERE {_KEY} AND lease_token = ? AND state IS NULL", (*key, token)
+    )
+    db.execute(
+        f"UPDATE sessions SET lease_token = NULL, lease_expires = NULL "
+        f"WHERE {_KEY} AND lease_token = ?",
+        (*key, token),
+    )
 
-    def _write(self, statement: str, parameters: tuple[object, ...]) -> None:
-        self._db.execute(statement, parameters)
+
+def _end(key: tuple[str, str], token: str, db: sqlite3.Connection) -> None:
+    db.execute(f"DELETE FROM sessions WHERE {_KEY} AND lease_token = ?", (*key, token))
+
+
+def _delete(key: tuple[str, str], now: float, budget: Budget, db: sqlite3.Connection) -> bool:
+    _expire(db, now, budget.ttl_s)
+    deleted = db.execute(f"DELETE FROM sessions WHERE {_KEY} AND state IS NOT NULL", key).rowcount
+    return bool(deleted)
+
+
+def _exists(key: tuple[str, str], idle_since: float, db: sqlite3.Connection) -> bool:
+    found = db.execute(
+        f"SELECT 1 FROM sessions WHERE {_KEY} AND state IS NOT NULL AND last_used > ?",
+        (*key, idle_since),
+    ).fetchone()
+    return found is not None
+
+
+def _usage(now: float, budget: Budget, db: sqlite3.Connection) -> Usage:
+    _expire(db, now, budget.ttl_s)
+    sessions, nbytes = db.execute("SELECT sessions, nbytes FROM totals").fetchone()
+    return Usage(sessions, nbytes)
 
 
 def _row_key(key: Key) -> tuple[str, str]:
@@ -246,9 +271,9 @@ def _row_key(key: Key) -> tuple[str, str]:
     return owner or "", session_id
 
 
-def _unavailable_on_busy(call: Callable[..., T], *args: object) -> T:
-    with _busy_is_unavailable():
-        return call(*args)
+def _raise_unavailable_when_full(exc: sqlite3.OperationalError) -> None:
+    if exc.sqlite_errorcode == sqlite3.SQLITE_FULL:
+        raise BackendUnavailable(f"the session store is unavailable: {exc}") from exc
 
 
 @contextmanager
@@ -258,10 +283,7 @@ def _busy_is_unavailable() -> Iterator[None]:
     try:
         yield
     except sqlite3.OperationalError as exc:
-        if exc.sqlite_errorcode not in (
-            sqlite3.SQLITE_BUSY,
-            sqlite3.SQLITE_LOCKED,
-            sqlite3.SQLITE_FULL,
-        ):
-            raise
-        raise BackendUnavailable(f"the session store is unavailable: {exc}") from exc
+        if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            raise BackendUnavailable(f"the session store is busy: {exc}") from exc
+        _raise_unavailable_when_full(exc)
+        raise
