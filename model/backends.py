@@ -12,6 +12,7 @@ from model.config import LSTMConfig
 from model.data import SequenceData
 from model.inference import Predictor
 from model.train_loop import ProgressCallback, StopHook, TrainParams, TrainResult
+from model.train_state import Checkpointing
 
 Backend = Literal["torch", "numpy"]
 BACKENDS: tuple[Backend, ...] = get_args(Backend)
@@ -37,6 +38,7 @@ class Trainer(Protocol):
         on_progress: ProgressCallback | None = None,
         should_stop: StopHook | None = None,
         init_from: Checkpoint | None = None,
+        checkpointing: Checkpointing | None = None,
     ) -> TrainResult: ...
 
 

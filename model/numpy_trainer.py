@@ -20,7 +20,7 @@ import numpy as np
 from model.checkpoint import Checkpoint
 from model.config import LSTMConfig
 from model.data import SequenceData
-from model.errors import TrainingCancelled
+from model.errors import InvalidInput, TrainingCancelled
 from model.numpy_lstm import Params, forward, init_params, loss_and_grads, mse_loss, predict
 from model.train_loop import (
     EpochLoop,
@@ -30,6 +30,7 @@ from model.train_loop import (
     TrainResult,
     prepare,
 )
+from model.train_state import Checkpointing
 
 DTYPE = np.float32  # as the torch engine trains
 
@@ -109,12 +110,17 @@ def train_numpy(
     on_progress: ProgressCallback | None = None,
     should_stop: StopHook | None = None,
     init_from: Checkpoint | None = None,
+    checkpointing: Checkpointing | None = None,
 ) -> TrainResult:
-    """Train on `data` with NumPy alone; the same contract as `model.torch_trainer.train`.
+    """Train on `data` with NumPy alone; the same contract as `model.torch_trainer.train`,
+    except resume points: the NumPy engine is the reference for the arithmetic, and a run that
+    needs to survive its process trains with torch (InvalidInput when `checkpointing` asks).
 
     `params.num_threads` is not applied: NumPy's BLAS threads are set by its environment
     (OMP_NUM_THREADS / OPENBLAS_NUM_THREADS) before NumPy is imported.
     """
+    if checkpointing is not None and (checkpointing.save or checkpointing.resume_from):
+        raise InvalidInput("the NumPy engine does not save or resume training state: use torch")
     rng = np.random.default_rng(params.seed)
     prepared = prepare(config, data, params, init_from)
     weights = (

@@ -11,6 +11,7 @@ Memory is bounded by `tbptt`, not T, and with `tbptt >= T` it is exactly full BP
 from __future__ import annotations
 
 import copy
+from dataclasses import asdict
 
 import torch
 from torch import nn
@@ -29,6 +30,9 @@ from model.train_loop import (
     TrainResult,
     prepare,
 )
+from model.train_state import Checkpointing, TrainingState, run_identity
+
+ENGINE = "torch"
 
 
 def sequence_loss(
@@ -56,12 +60,14 @@ def train_torch(
     on_progress: ProgressCallback | None = None,
     should_stop: StopHook | None = None,
     init_from: Checkpoint | None = None,
+    checkpointing: Checkpointing | None = None,
 ) -> TrainResult:
     """Train on `data` and return the best weights as a checkpoint with fitted scaling.
 
     `init_from` fine-tunes: its weights and scaling are the starting point, and its config wins.
-    Raises TrainingCancelled when `should_stop()` turns true (checked before every batch), and
-    TrainingFailed when the loss diverges.
+    `checkpointing` saves resume points and resumes from one: the weights then equal a run that
+    never stopped, bit for bit on one CPU thread. Raises TrainingCancelled when `should_stop()`
+    turns true (checked before every batch), and TrainingFailed when the loss diverges.
     """
     if params.num_threads is not None:
         torch.set_num_threads(params.num_threads)  # process-wide: call from a worker process
@@ -96,9 +102,71 @@ def train_torch(
         return None if val is None else _mse(model, *(torch.from_numpy(a) for a in val))
 
     loop = EpochLoop(params, lambda: copy.deepcopy(model.state_dict()), on_progress)
-    loop.run(run_epoch, evaluate)
+    checkpointing = checkpointing or Checkpointing()
+    run = run_identity(prepared.config.to_dict(), asdict(params), data.summary())
+    if checkpointing.resume_from is not None:
+        _restore(checkpointing.resume_from, run, model, optimizer, generator, loop)
+
+    def on_epoch_end(epoch: int) -> None:
+        if checkpointing.save is not None and checkpointing.due(epoch, params.epochs):
+            checkpointing.save(_capture(epoch, run, model, optimizer, generator, loop))
+
+    loop.run(run_epoch, evaluate, on_epoch_end)
     tensors = {key: value.detach().numpy() for key, value in loop.best.items()}
-    return loop.result(prepared, data, tensors, engine="torch")
+    return loop.result(prepared, data, tensors, engine=ENGINE)
+
+
+Loop = EpochLoop[dict[str, torch.Tensor]]
+
+
+def _capture(
+    epoch: int,
+    run: dict[str, object],
+    model: LSTMModel,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    loop: Loop,
+) -> TrainingState:
+    optimizer_arrays = {
+        f"{index}.{name}": value.detach().numpy().copy()
+        for index, state in optimizer.state_dict()["state"].items()
+        for name, value in state.items()
+    }
+    return TrainingState(
+        engine=ENGINE,
+        epoch=epoch,
+        run=dict(run),
+        weights={key: value.detach().numpy().copy() for key, value in model.state_dict().items()},
+        best={key: value.detach().numpy().copy() for key, value in loop.best.items()},
+        best_epoch=loop.best_epoch,
+        best_loss=loop.best_loss,
+        optimizer=optimizer_arrays,
+        # The minibatch order's generator, and the global one (dropout's masks).
+        rng={"shuffle": generator.get_state().numpy(), "global": torch.get_rng_state().numpy()},
+        history=list(loop.history),
+    )
+
+
+def _restore(
+    state: TrainingState,
+    run: dict[str, object],
+    model: LSTMModel,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    loop: Loop,
+) -> None:
+    state.check_resumes(ENGINE, run)
+    model.load_state_dict({key: torch.from_numpy(value) for key, value in state.weights.items()})
+    per_parameter: dict[int, dict[str, torch.Tensor]] = {}
+    for name, value in state.optimizer.items():
+        index, _, field = name.partition(".")
+        per_parameter.setdefault(int(index), {})[field] = torch.from_numpy(value.copy())
+    groups = optimizer.state_dict()["param_groups"]
+    optimizer.load_state_dict({"state": per_parameter, "param_groups": groups})
+    generator.set_state(torch.from_numpy(state.rng["shuffle"].copy()))
+    torch.set_rng_state(torch.from_numpy(state.rng["global"].copy()))
+    best = {key: torch.from_numpy(value.copy()) for key, value in state.best.items()}
+    loop.resume(best, state.best_epoch, state.best_loss, state.history)
 
 
 @torch.no_grad()

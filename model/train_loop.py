@@ -127,7 +127,8 @@ def split_data(data: SequenceData, params: TrainParams) -> tuple[SequenceData, S
 
 class EpochLoop(Generic[Weights]):
     """Runs epochs, keeps the best weights (by validation loss, else train loss), stops early
-    after `early_stopping_patience` epochs without improvement, reports progress."""
+    after `early_stopping_patience` epochs without improvement, reports progress. `resume`
+    continues a run from a saved epoch; `on_epoch_end(epoch)` lets the engine save one."""
 
     def __init__(
         self,
@@ -138,12 +139,27 @@ class EpochLoop(Generic[Weights]):
         self.params, self.snapshot, self.on_progress = params, snapshot, on_progress
         self.best: Weights = snapshot()
         self.best_epoch = 0
+        self.best_loss = math.inf
         self.stopped_early = False
         self.history: list[EpochProgress] = []
 
-    def run(self, run_epoch: Callable[[], float], evaluate: Callable[[], float | None]) -> None:
-        best_loss, started = math.inf, time.monotonic()
-        for epoch in range(1, self.params.epochs + 1):
+    def resume(
+        self, best: Weights, best_epoch: int, best_loss: float, history: list[EpochProgress]
+    ) -> None:
+        """Continue after `history[-1]`: the next epoch is the one after it."""
+        self.best, self.best_epoch, self.best_loss = best, best_epoch, best_loss
+        self.history = list(history)
+
+    def run(
+        self,
+        run_epoch: Callable[[], float],
+        evaluate: Callable[[], float | None],
+        on_epoch_end: Callable[[int], None] | None = None,
+    ) -> None:
+        done = len(self.history)
+        # Elapsed time goes on from the saved run's, so a resumed history reads as one run.
+        started = time.monotonic() - (self.history[-1].elapsed_s if self.history else 0.0)
+        for epoch in range(done + 1, self.params.epochs + 1):
             train_loss, val_loss = run_epoch(), evaluate()
             if not math.isfinite(train_loss) or (val_loss is not None and math.isnan(val_loss)):
                 raise TrainingFailed(
@@ -157,9 +173,12 @@ class EpochLoop(Generic[Weights]):
             if self.on_progress is not None:
                 self.on_progress(self.history[-1])
             score = val_loss if val_loss is not None else train_loss
-            if score < best_loss:
-                best_loss, self.best_epoch, self.best = score, epoch, self.snapshot()
-            elif self._patience_ran_out(epoch):
+            improved = score < self.best_loss
+            if improved:
+                self.best_loss, self.best_epoch, self.best = score, epoch, self.snapshot()
+            if on_epoch_end is not None:
+                on_epoch_end(epoch)
+            if not improved and self._patience_ran_out(epoch):
                 self.stopped_early = True
                 return
 

@@ -17,6 +17,7 @@ from model.config import DEFAULT_DROPOUT, DEFAULT_HIDDEN_SIZE, DEFAULT_NUM_LAYER
 from model.data import SequenceData, load_data
 from model.train_loop import DEFAULT_PARAMS as DEFAULTS
 from model.train_loop import EpochProgress, TrainParams
+from model.train_state import Checkpointing, load_state, save_state
 
 _DRY_RUN_SAMPLES = 64
 _DRY_RUN_EPOCHS = 2
@@ -62,6 +63,19 @@ def add_parser(commands: Subparsers) -> None:
     )
     hp.add_argument("--seed", type=int, default=DEFAULTS.seed)
     hp.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    resume = parser.add_argument_group("resume points (torch)")
+    resume.add_argument(
+        "--save-state",
+        type=Path,
+        help="write a resume point here at the end of every --checkpoint-every epochs",
+    )
+    resume.add_argument("--checkpoint-every", type=int, default=1, help="epochs (1)")
+    resume.add_argument(
+        "--resume",
+        type=Path,
+        help="continue the run saved in this resume point (with the same data and options); "
+        "it goes on saving there unless --save-state says elsewhere",
+    )
     parser.add_argument("--backend", choices=BACKENDS, default="torch")
     parser.add_argument("--dry-run", action="store_true", help="2 epochs on 64 samples")
     parser.add_argument("--out", type=Path, required=True, help="output .safetensors path")
@@ -93,8 +107,19 @@ def train_from_args(args: argparse.Namespace) -> Checkpoint:
             bar.update(1)
             bar.set_postfix(train=f"{progress.train_loss:.4g}", val=_loss_text(progress.val_loss))
 
+        checkpointing = _checkpointing(args)
+        if checkpointing.resume_from is not None:
+            bar.update(checkpointing.resume_from.epoch)
         train = trainer(args.backend)  # imports torch for the torch backend
-        return train(config, data, params, on_progress=report, init_from=init).checkpoint
+        result = train(config, data, params, report, init_from=init, checkpointing=checkpointing)
+        return result.checkpoint
+
+
+def _checkpointing(args: argparse.Namespace) -> Checkpointing:
+    resume_from = load_state(args.resume) if args.resume else None
+    target: Path | None = args.save_state or args.resume
+    save = None if target is None else (lambda state: save_state(state, target))
+    return Checkpointing(save, args.checkpoint_every, resume_from)
 
 
 def _load(args: argparse.Namespace) -> SequenceData:

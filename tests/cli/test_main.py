@@ -17,6 +17,7 @@ from model.config import LSTMConfig
 from model.inference import pad_sequences
 from model.lstm import LSTMModel
 from model.torch_predictor import TorchPredictor
+from model.train_state import load_state
 
 SUNSPOTS = Path(__file__).resolve().parents[2] / "data" / "sunspots.csv"
 PRETRAINED = Path(__file__).resolve().parents[2] / "model" / "pretrained" / "sunspots.safetensors"
@@ -149,3 +150,23 @@ def test_the_offline_commands_never_load_the_web_stack(tmp_path: Path) -> None:
         )
         assert result.returncode == 0, (name, result.stderr)
         assert json.loads(result.stderr.splitlines()[-1]) == [], name
+
+
+def test_train_saves_a_resume_point_and_resumes_from_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--save-state keeps the run's resume point; --resume continues from it (here after its
+    last epoch: nothing is left to train, and the weights are the run's own). Mid-run resumes
+    equal whole runs bit for bit: tests/model/test_train_state.py."""
+    common = ["train", str(SUNSPOTS), "--columns", "SUNACTIVITY", "--window", "6", "--epochs",
+              "3", "--hidden-size", "4", "--threads", "1"]  # fmt: skip
+    whole, resumed, state = (tmp_path / name for name in ("whole.st", "resumed.st", "state.st"))
+    _run(capsys, *common, "--save-state", str(state), "--out", str(whole))
+    assert load_state(state).epoch == 3
+    summary = _run(capsys, *common, "--resume", str(state), "--out", str(resumed))
+    assert summary["epochs_run"] == 3
+    for key, array in load_checkpoint(whole).tensors.items():
+        np.testing.assert_array_equal(load_checkpoint(resumed).tensors[key], array)
+    other_seed = [*common, "--seed", "7", "--resume", str(state), "--out", str(resumed)]
+    assert main(other_seed) != 0
+    assert "the resume point is of another run: its params differ" in capsys.readouterr().err
