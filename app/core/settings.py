@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # A running job's owner renews its lease this often (a third of it); a job whose lease ran
     # out (its replica died) is marked interrupted by whichever replica notices first.
     job_lease_seconds: float = Field(default=15.0, ge=1)
+    # An interrupted job (its process or worker died, the server stopped) is queued again and
+    # goes on from its last resume point, up to 3 times; off: it stays interrupted.
+    resume_interrupted: bool = True
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)

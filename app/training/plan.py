@@ -50,6 +50,7 @@ def plan_job(
     spec = {
         "model": config.to_dict(),
         "training": training,
+        "checkpointing": {"every": request.training.checkpoint_every},
         "init_from": request.init_from,
         "activate": request.activate,
     }
@@ -246,7 +247,7 @@ def build_params(request: TrainRequest, kind: DataKind, settings: Settings) -> T
             "activate=if_better compares validation losses; set validation_split above 0",
             ("training", "validation_split"),
         )
-    values = spec.model_dump()
+    values = spec.model_dump(exclude={"checkpoint_every"})
     values["validation_mode"] = spec.validation_mode or ("last" if kind == "windows" else "random")
     with located("training"):
         return TrainParams(**values)

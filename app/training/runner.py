@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import anyio.to_thread
 
 from app.core.database import DATABASE_URL_VARIABLE
-from app.core.errors import QueueFull
+from app.core.errors import JobConflict, QueueFull
 from app.core.replica import Replica, owner_is_dead
 from app.core.settings import Settings
 from app.registry.models import ModelRegistry
@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 EXIT_STOPPED = 75
 STOP_TIMEOUT_S = 10.0  # a worker stops within one batch; after this it is killed
 HEARTBEAT_S = 0.5  # how often a runner looks at the shared queue (cancels, owners gone, new jobs)
+MAX_AUTOMATIC_RESUMES = 3  # then an interrupted job stays so, until POST /v1/train/{id}/resume
 
 
 class WorkerProcess(Protocol):
@@ -166,12 +167,51 @@ class JobRunner:
         return self.jobs.renew(self.replica.owner, lease)
 
     async def _settle_others(self) -> None:
-        """Interrupt the running jobs of owners that are gone; apply the activation policy of
-        the succeeded jobs whose owner died before it could."""
+        """Interrupt the running jobs of owners that are gone; queue interrupted jobs again to
+        go on from their resume points (when `resume_interrupted`); apply the activation policy
+        of the succeeded jobs whose owner died before it could."""
         for job in await anyio.to_thread.run_sync(self._settle_running):
             _log_finished(job.id, "interrupted", owner=job.owner)
+        if self.settings.resume_interrupted and not self._closing:
+            requeued = await anyio.to_thread.run_sync(self._resume_interrupted)
+            if requeued:
+                self._wake.set()
         for job in await anyio.to_thread.run_sync(self._orphaned_activations):
             await self._apply_policy(job.id)
+
+    def _resume_interrupted(self) -> list[Job]:
+        """Interrupted jobs queued again, each at most MAX_AUTOMATIC_RESUMES times (a job whose
+        worker the kernel kills for memory would otherwise be resumed for ever)."""
+        requeued = []
+        for job in self.jobs.in_state("interrupted"):
+            if len(job.resumes or []) >= MAX_AUTOMATIC_RESUMES:
+                continue
+            why = (job.error or {}).get("message", "interrupted")
+            if self.jobs.requeue(job, why):
+                requeued.append(job)
+                logger.info(
+                    "training job %s queued again after epoch %d",
+                    job.id,
+                    job.resume_epoch or 0,
+                    extra=_event("resumed", job.id, after_epoch=job.resume_epoch or 0),
+                )
+        return requeued
+
+    async def resume(self, job_id: str) -> Job | None:
+        """POST /v1/train/{id}/resume: an interrupted job queued again at once, whatever its
+        count of resumes; JobConflict (409) when it is not interrupted; None when unknown."""
+        job = await anyio.to_thread.run_sync(self.jobs.get, job_id)
+        if job is None:
+            return None
+        if job.state != "interrupted" or not await anyio.to_thread.run_sync(
+            self.jobs.requeue, job, "resumed by request"
+        ):
+            raise JobConflict(
+                f"job {job_id} is {job.state}: only an interrupted job can be resumed",
+                ("job_id",),
+            )
+        self._wake.set()
+        return await anyio.to_thread.run_sync(self.jobs.get, job_id)
 
     def _settle_running(self) -> list[Job]:
         now, interrupted_jobs = time.time(), []
@@ -304,11 +344,12 @@ class JobRunner:
             if job.cancel_requested:  # e.g. SIGUSR1 came before the worker could handle it
                 state = "cancelled"
                 self.jobs.end(job_id, state)
-            elif code == EXIT_STOPPED:
+            elif code == EXIT_STOPPED or code < 0:
+                # Stopped, or killed by a signal (the OOM killer, an operator): not the job's own
+                # failure, so it may go on from its last epoch (resume_interrupted, or by hand).
                 state = "interrupted"
-                self.jobs.end(
-                    job_id, state, interrupted(job, "its worker was stopped from outside")
-                )
+                why = "its worker was stopped from outside" if code >= 0 else died(code)
+                self.jobs.end(job_id, state, interrupted(job, why))
             else:
                 state = "failed"
                 self.jobs.end(job_id, state, {"code": "worker_died", "message": died(code)})
@@ -380,10 +421,12 @@ def interrupted(job: Job, why: str) -> dict[str, str]:
         if progress
         else "before its first epoch finished"
     )
-    return {
-        "code": "interrupted",
-        "message": f"{why} while the job was running, {where}; submit it again to retrain",
-    }
+    saved = (
+        f"it goes on from epoch {job.resume_epoch} when resumed"
+        if job.resume_epoch
+        else "resumed, it starts again from epoch 1"
+    )
+    return {"code": "interrupted", "message": f"{why} while the job was running, {where}; {saved}"}
 
 
 def died(code: int) -> str:

@@ -30,6 +30,7 @@ JobState = Literal["queued", "running", "succeeded", "failed", "cancelled", "int
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "interrupted"})
 DATA_NAME = "data.npz"
 LOG_NAME = "worker.log"
+RESUME_NAME = "resume.safetensors"  # the worker's last resume point (model.train_state)
 
 # A job directory without a row is removed at start-up once it is this old: younger, it may be
 # another server process's submission on its way to being registered.
@@ -37,10 +38,10 @@ ORPHAN_AGE_S = 600.0
 _COLUMNS = (
     "id, seq, state, revision, created_at, started_at, finished_at, spec, data, progress, "
     "model_version, result, error, activation, cancel_requested, owner, lease_expires_at, "
-    "data_sha256"
+    "data_sha256, resume_epoch, resume_sha256, resumes"
 )
 _COUNT_WAITING = "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')"
-_JSON_FIELDS = ("spec", "data", "progress", "result", "error", "activation")
+_JSON_FIELDS = ("spec", "data", "progress", "result", "error", "activation", "resumes")
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,9 @@ class Job:
     owner: str | None  # "host:pid" of the server process that claimed it
     lease_expires_at: float | None  # Unix time; its owner renews it while the job runs
     data_sha256: str | None  # of data.npz (None for a job stored before it was recorded)
+    resume_epoch: int | None  # the last epoch of its resume point; None: none saved
+    resume_sha256: str | None  # of resume.safetensors
+    resumes: list[dict[str, Any]] | None  # each time it was resumed: after_epoch, at, why
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Job:
@@ -101,6 +105,16 @@ class JobStore:
         content = buffer.getvalue()
         atomic_write_bytes(self.data_path(job_id), content)
         return hashlib.sha256(content).hexdigest()
+
+    def resume_path(self, job_id: str) -> Path:
+        return self.job_dir(job_id) / RESUME_NAME
+
+    def resume_point(self, job: Job) -> Path | None:
+        """The job's last resume point on this replica's disk (fetched from the database where
+        it holds the files); None when the job saved none."""
+        if job.resume_sha256 is None:
+            return None
+        return self.db.local_file(self.resume_path(job.id), job.resume_sha256)
 
     def read_data(self, job: Job) -> SequenceData:
         """The job's samples, from this replica's disk (fetched from the database first where
@@ -284,6 +298,27 @@ class JobStore:
                 extra_args=() if lease is None else (lease,),
             )
 
+    def requeue(self, job: Job, why: str) -> bool:
+        """Interrupted -> queued again, to go on from its resume point (from the start when it
+        saved none): the epochs after that point are forgotten, since they run again, and the
+        resume is recorded. False when the job changed since it was read."""
+        after = job.resume_epoch or 0
+        resumes = [*(job.resumes or []), {"after_epoch": after, "at": timestamp(), "why": why}]
+        with self.db.transaction() as db:
+            changed = _update(
+                db,
+                job.id,
+                "interrupted",
+                "state = 'queued', started_at = NULL, finished_at = NULL, error = NULL, "
+                "owner = NULL, lease_expires_at = NULL, resumes = ?",
+                (json.dumps(resumes),),
+                extra="AND revision = ?",
+                extra_args=(job.revision,),
+            )
+            if changed:
+                db.execute("DELETE FROM job_epochs WHERE job_id = ? AND epoch > ?", (job.id, after))
+        return changed
+
     def set_activation(self, job_id: str, activation: dict[str, Any]) -> bool:
         """Record the policy's outcome; False when another process recorded one first."""
         with self.db.transaction() as db:
@@ -326,6 +361,15 @@ class JobStore:
             )
             row = db.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,))
             return bool(row.fetchone()[0])
+
+    def record_resume_point(self, job_id: str, epoch: int, sha256: str) -> bool:
+        """The worker wrote `resume_path(job_id)` (whose sha256 is `sha256`) after `epoch`;
+        False when the job is no longer running."""
+        with self.db.transaction() as db:
+            self.db.store_file(db, self.resume_path(job_id), sha256)
+            return _update(
+                db, job_id, "running", "resume_epoch = ?, resume_sha256 = ?", (epoch, sha256)
+            )
 
     @staticmethod
     def succeed(db: Connection, job_id: str, version: str, result: dict[str, Any]) -> None:

@@ -35,6 +35,8 @@ def job_summary(job: Job) -> JobSummary:
         cancel_requested=job.cancel_requested,
         owner=job.owner,
         activation=_activation(job),
+        resume_epoch=job.resume_epoch,
+        resumes=job.resumes or [],  # type: ignore[arg-type]  # validated from its dicts
         request=job.spec,
         data=job.data,
         result=job.result,

@@ -33,8 +33,10 @@ from model.config import LSTMConfig
 from model.data import SequenceData
 from model.errors import CheckpointError, InvalidInput, TrainingCancelled, TrainingFailed
 from model.evaluation import baseline, validation_mse
+from model.files import sha256_of_file
 from model.inference import Predictor
 from model.train_loop import EpochProgress, TrainParams, TrainResult, split_data
+from model.train_state import Checkpointing, TrainingState, load_state, save_state
 
 EXIT_STOPPED = 75  # stopped for a shutdown, or orphaned: the job's state is the server's to set
 OOM_SCORE_ADJ_MAX = 1000
@@ -138,9 +140,11 @@ def _train_and_store(
     base = spec["init_from"]
     init = load_checkpoint(store.checkpoint_file(base)) if base is not None else None
     progress = ProgressWriter(jobs, job.id, stop)
+    checkpointing = _checkpointing(job, jobs, stop)
     # torch: imported by the worker only, never by the server.
     train = trainer("torch")
-    result = train(LSTMConfig.from_dict(spec["model"]), data, params, progress, stop, init)
+    config = LSTMConfig.from_dict(spec["model"])
+    result = train(config, data, params, progress, stop, init, checkpointing)
     metrics = _metrics(result, data, params, store)
     checkpoint = result.checkpoint.with_metadata(
         metrics=metrics, job={"id": job.id, "activate": spec["activate"], "init_from": base}
@@ -153,6 +157,21 @@ def _train_and_store(
         source,
         on_added=lambda db, stored: JobStore.succeed(db, job.id, stored.version, metrics),
     )
+
+
+def _checkpointing(job: Job, jobs: JobStore, stop: StopFlags) -> Checkpointing:
+    """Resume points into the job's directory (and the database), every `checkpoint_every`
+    epochs; the job's last one to start from, when it was interrupted and queued again."""
+    path = jobs.resume_path(job.id)
+    saved = jobs.resume_point(job)
+
+    def save(state: TrainingState) -> None:
+        save_state(state, path)
+        if not jobs.record_resume_point(job.id, state.epoch, sha256_of_file(path)):
+            stop.cancelled = True  # no longer running: interrupted or cancelled meanwhile
+
+    every = job.spec.get("checkpointing", {}).get("every", 1)
+    return Checkpointing(save, every, None if saved is None else load_state(saved))
 
 
 class ProgressWriter:

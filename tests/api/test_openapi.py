@@ -29,6 +29,7 @@ EXPECTED = {
     ("get", "/v1/train/{job_id}"): {"404", "422", "503"},
     ("get", "/v1/train/{job_id}/events"): {"404", "422", "503"},
     ("post", "/v1/train/{job_id}/cancel"): {"401", "403", "404", "409", "422", "503"},
+    ("post", "/v1/train/{job_id}/resume"): {"401", "403", "404", "409", "422", "503"},
     ("post", "/v1/datasets"): {"400", "401", "403", "409", "413", "415", "422", "503", "507"},
     ("get", "/v1/datasets"): {"503"},
     ("get", "/v1/datasets/{dataset_id}"): {"404", "422", "503"},
@@ -55,6 +56,7 @@ MANAGEMENT = {
     ("post", "/v1/models/{version}/activate"),
     ("post", "/v1/train"),
     ("post", "/v1/train/{job_id}/cancel"),
+    ("post", "/v1/train/{job_id}/resume"),
     ("post", "/v1/datasets"),
     ("delete", "/v1/datasets/{dataset_id}"),
 }

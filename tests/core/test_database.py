@@ -3,6 +3,7 @@ once, leases, and the files that replicas on a shared database fetch from it."""
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import threading
 import time
@@ -165,3 +166,33 @@ def test_data_sets_reach_every_replica(replicas: tuple[Database, Database]) -> N
     dataset = stores[0].add(content, "csv", 1000, 1 << 20, max_columns=4)
     seen = stores[1].get(dataset.id)
     assert seen is not None and stores[1].local_file(seen).read_bytes() == content
+
+
+def test_a_resume_point_reaches_the_replica_that_resumes_the_job(
+    replicas: tuple[Database, Database],
+) -> None:
+    """A job's resume point, saved by one replica's worker, is found by the replica that takes
+    the job after it was interrupted and queued again; epochs after the point are forgotten."""
+    first, second = (JobStore(db.data_dir, db) for db in replicas)
+    queue(first, "a" * 32)
+    job = first.claim_next(OWNER, 60)
+    assert job is not None
+    for epoch in (1, 2, 3):
+        first.record_epoch(job.id, {"epoch": epoch, "epochs": 9, "train_loss": 0.5,
+                                    "val_loss": None, "elapsed_s": 0.1})  # fmt: skip
+    content = b"a resume point after epoch 2"
+    first.resume_path(job.id).parent.mkdir(parents=True, exist_ok=True)
+    first.resume_path(job.id).write_bytes(content)
+    assert first.record_resume_point(job.id, 2, hashlib.sha256(content).hexdigest())
+    running = second.get(job.id)
+    assert running is not None
+    assert second.interrupt(running, {"code": "interrupted", "message": "gone"})
+    interrupted = second.get(job.id)
+    assert interrupted is not None and second.requeue(interrupted, "gone")
+    assert not second.requeue(interrupted, "gone")  # once: it changed since it was read
+    taken = second.claim_next("other-host:2", 60)
+    assert taken is not None and taken.id == job.id and taken.resume_epoch == 2
+    assert taken.resumes == [{"after_epoch": 2, "at": taken.resumes[0]["at"], "why": "gone"}]
+    point = second.resume_point(taken)
+    assert point is not None and point.read_bytes() == content
+    assert [e["epoch"] for e in second.history(job.id)] == [1, 2]

@@ -103,7 +103,14 @@ def cluster(
 ) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp(request.param)
     checkpoint = write_checkpoint(root / "small.safetensors", seed=0)
-    settings = {"api_token": TOKEN, "log_format": "json", "max_queued_jobs": 8}
+    # Resume off: a killed owner's job stays interrupted, for the test to see (resuming it is
+    # tests/integration/test_resume.py's).
+    settings = {
+        "api_token": TOKEN,
+        "log_format": "json",
+        "max_queued_jobs": 8,
+        "resume_interrupted": False,
+    }
     with ExitStack() as stack:
         if request.param == "workers":
             port = free_port()

@@ -135,10 +135,10 @@ def predict_concurrently(
 
 def test_kill_9_during_a_job_then_restart(tmp_path: Path, checkpoint: Path) -> None:
     """Finished versions and jobs survive with their files; the running job is interrupted with
-    its last progress; the queued one runs; the active version is the one that was active; the
-    worker dies with the server."""
+    its last progress (and, resume off here, stays so); the queued one runs; the active version
+    is the one that was active; the worker dies with the server."""
     data_dir = tmp_path / "var"
-    env = clean_env(api_token=TOKEN)
+    env = clean_env(api_token=TOKEN, resume_interrupted=False)
     with running_server(data_dir, "--model", str(checkpoint), env=env) as server:
         with server.client() as client:
             finished = wait_for(client, submit(client, {**SMALL_JOB, "activate": "always"})["id"])

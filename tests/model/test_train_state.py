@@ -59,8 +59,8 @@ def test_a_resumed_run_equals_one_that_never_stopped(tmp_path: Path) -> None:
 def test_saves_every_nth_epoch_and_the_last(tmp_path: Path) -> None:
     epochs: list[int] = []
     params = TrainParams(epochs=5, batch_size=32, seed=0, early_stopping_patience=None)
-    train_torch(CONFIG, _data(), params,
-                checkpointing=Checkpointing(save=lambda s: epochs.append(s.epoch), every=2))  # fmt: skip
+    every_second = Checkpointing(save=lambda state: epochs.append(state.epoch), every=2)
+    train_torch(CONFIG, _data(), params, checkpointing=every_second)
     assert epochs == [2, 4, 5]
 
 

@@ -73,8 +73,9 @@ async def test_jobs_are_listed_newest_first_a_page_at_a_time(
 
 async def test_restart_interrupts_running_jobs_and_runs_queued_ones(settings: Settings) -> None:
     """SIGTERM interrupts the running job and leaves the queued one queued. A job that a crash
-    left `running` is interrupted at the next start, with its last progress; queued jobs run;
-    files that no row names are removed."""
+    left `running` is interrupted at the next start and, resume being on, queued again and run
+    to its end (it saved no resume point: from the start); queued jobs run; files that no row
+    names are removed."""
     held = InlineLauncher()
     held.gate.clear()
     app = create_app(settings, launcher=held)
@@ -100,9 +101,11 @@ async def test_restart_interrupts_running_jobs_and_runs_queued_ones(settings: Se
     app = create_app(settings, launcher=InlineLauncher())
     async with lifespan(app), _client(app) as client:
         assert (await wait_for_async(client, later))["state"] == "succeeded"
-        interrupted = await wait_for_async(client, crashed.id)
-    assert interrupted["state"] == "interrupted" and interrupted["error"]["code"] == "interrupted"
-    assert "server process stopped while the job was running" in interrupted["error"]["message"]
+        resumed = await wait_for_async(client, crashed.id)
+    assert resumed["state"] == "succeeded" and resumed["error"] is None
+    [resume] = resumed["resumes"]
+    assert resume["after_epoch"] == 0
+    assert "server process stopped while the job was running" in resume["why"]
     assert not any(orphan.exists() for orphan in orphans) and young.exists()
     assert (settings.data_dir / "jobs" / later / "data.npz").exists()
 

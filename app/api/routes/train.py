@@ -142,6 +142,24 @@ async def cancel_job(job_id: JobIdPath, _: ManagementAuth, jobs: JobsDep) -> JSO
     return JSONResponse(job_summary(job).model_dump(), status_code=status)
 
 
+@router.post(
+    "/{job_id}/resume",
+    response_model=JobSummary,
+    responses={
+        202: {"model": JobSummary, "description": "Queued again, to go on from its last epoch"},
+        **responses(401, 403, 404, 409, 422, 503),
+    },
+    status_code=202,
+)
+async def resume_job(job_id: JobIdPath, _: ManagementAuth, jobs: JobsDep) -> JSONResponse:
+    """Queue an interrupted job again: it keeps its id and goes on from its last resume point
+    (from the start when it saved none). 409 for a job in any other state."""
+    job = await jobs.resume(job_id)
+    if job is None:
+        raise UnknownJob(f"no training job {job_id!r}", ("job_id",))
+    return JSONResponse(job_summary(job).model_dump(), status_code=202)
+
+
 async def _job(jobs: JobRunner, job_id: str) -> Job:
     job = await anyio.to_thread.run_sync(jobs.jobs.get, job_id)
     if job is None:

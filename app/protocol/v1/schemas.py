@@ -281,6 +281,11 @@ class TrainingSpec(StrictModel):
         default=DEFAULT_PARAMS.clip_grad_norm, allow_inf_nan=False
     )
     seed: Annotated[int, PARAM_BOUNDS["seed"]] = DEFAULT_PARAMS.seed
+    checkpoint_every: int = Field(
+        default=1,
+        ge=1,
+        description="epochs between two resume points: an interrupted job goes on from its last",
+    )
 
 
 class TrainRequest(StrictModel):
@@ -345,6 +350,12 @@ class ActivationInfo(BaseModel):
     active_val_mse: float | None = Field(default=None, description="compared version's")
 
 
+class JobResume(BaseModel):
+    after_epoch: int = Field(description="it went on from here (0: from the start)")
+    at: str
+    why: str = Field(description="what interrupted it, or that a request resumed it")
+
+
 class JobSummary(BaseModel):
     id: str
     state: JobStateName
@@ -360,7 +371,13 @@ class JobSummary(BaseModel):
         description='the server process that claimed it, "host:pid" (none while queued)'
     )
     activation: ActivationInfo | None = Field(description="the policy's outcome, once succeeded")
-    request: dict[str, Any] = Field(description="model (with sizes), training, init_from, activate")
+    resume_epoch: int | None = Field(
+        description="the last epoch of its resume point: an interrupted job goes on after it"
+    )
+    resumes: list[JobResume] = Field(description="each time it was queued again, oldest first")
+    request: dict[str, Any] = Field(
+        description="model (with sizes), training, checkpointing, init_from, activate"
+    )
     data: dict[str, Any] = Field(description="summary of the training data")
     result: dict[str, Any] | None = Field(description="metrics of the stored model")
 

@@ -22,6 +22,7 @@ from app.core.settings import Settings
 from app.main import create_app, lifespan
 from app.registry.store import ModelStore
 from app.serving.services import Services
+from app.training.runner import HEARTBEAT_S, MAX_AUTOMATIC_RESUMES
 from app.training.store import Job, JobStore
 from app.training.views import StreamSlots, job_events
 from model.checkpoint import load_checkpoint
@@ -134,26 +135,45 @@ async def test_a_diverging_job_fails_with_its_reason(client: httpx.AsyncClient) 
     assert len((await client.get("/v1/models")).json()["versions"]) == 1
 
 
-DEATHS = [
-    ("raise SystemExit(3)", "exited with status 3"),
-    ("import os, signal; os.kill(os.getpid(), signal.SIGKILL)", "killed by SIGKILL"),
-]
-
-
-@pytest.mark.parametrize(("code", "message"), DEATHS, ids=["exit-3", "sigkill"])
-async def test_a_worker_that_dies_fails_its_job(
-    settings: Settings, code: str, message: str
-) -> None:
+def _dying(code: str) -> Any:
     async def dying_worker(job: Job, jobs: JobStore, settings: Settings) -> Any:
         return await asyncio.create_subprocess_exec(sys.executable, "-c", code)
 
-    app = create_app(settings, launcher=dying_worker)
+    return dying_worker
+
+
+async def test_a_worker_that_exits_with_an_error_fails_its_job(settings: Settings) -> None:
+    app = create_app(settings, launcher=_dying("raise SystemExit(3)"))
     async with lifespan(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             job = await wait_for_async(client, (await submit_async(client, SMALL_JOB))["id"])
     assert job["state"] == "failed" and job["error"]["code"] == "worker_died"
-    assert message in job["error"]["message"]
+    assert "exited with status 3" in job["error"]["message"]
+
+
+async def test_a_worker_killed_by_a_signal_is_resumed_then_left_interrupted(
+    settings: Settings,
+) -> None:
+    """Killed (the kernel's OOM killer, kill -9): interrupted and resumed, at most
+    MAX_AUTOMATIC_RESUMES times, so a job that always dies does not run for ever."""
+    kill = "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"
+    app = create_app(settings, launcher=_dying(kill))
+    async with lifespan(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            job_id = (await submit_async(client, SMALL_JOB))["id"]
+            job = await wait_for_async(
+                client,
+                job_id,
+                lambda j: (
+                    j["state"] == "interrupted" and len(j["resumes"]) == MAX_AUTOMATIC_RESUMES
+                ),
+            )
+            await asyncio.sleep(2 * HEARTBEAT_S)  # and it stays so
+            assert (await client.get(f"/v1/train/{job_id}")).json()["state"] == "interrupted"
+    assert "killed by SIGKILL" in job["error"]["message"]
+    assert all("killed by SIGKILL" in resume["why"] for resume in job["resumes"])
 
 
 async def test_a_running_job_is_cancelled_within_a_batch(client: httpx.AsyncClient) -> None:
@@ -231,7 +251,7 @@ async def test_close_interrupts_a_running_job(
     assert stored.error == {
         "code": "interrupted",
         "message": "the server shut down while the job was running, before its first epoch "
-        "finished; submit it again to retrain",
+        "finished; resumed, it starts again from epoch 1",
     }
 
 
