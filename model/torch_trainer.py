@@ -19,6 +19,7 @@ from torch import nn
 from model.checkpoint import Checkpoint
 from model.config import LSTMConfig
 from model.data import SequenceData
+from model.distributed import current_group
 from model.errors import TrainingCancelled
 from model.lstm import LSTMModel
 from model.torch_predictor import build_model
@@ -80,35 +81,44 @@ def train_torch(
     generator = torch.Generator().manual_seed(params.seed)
     stop = should_stop or (lambda: False)
 
+    group = current_group()
+    # In a torchrun group DDP averages the ranks' gradients; alone, the model is used as is.
+    trained = model if group.size == 1 else nn.parallel.DistributedDataParallel(model)
+
     def run_epoch() -> float:
-        """One pass over shuffled minibatches; the sample-weighted mean train loss."""
+        """One pass over shuffled minibatches; the sample-weighted mean train loss (over every
+        rank's rows)."""
         model.train()
-        order = torch.randperm(x.shape[0], generator=generator)
+        order = torch.randperm(x.shape[0], generator=generator)  # the same on every rank
         total = 0.0
         for start in range(0, x.shape[0], params.batch_size):
             if stop():
                 raise TrainingCancelled("training was stopped")
             rows = order[start : start + params.batch_size]
-            loss = sequence_loss(model, x[rows], y[rows], params.tbptt)
+            mine = group.share(rows)
+            loss = _weighted_loss(trained, x, y, mine, len(rows), group.size, params.tbptt)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
             if params.clip_grad_norm is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), params.clip_grad_norm)
             optimizer.step()
-            total += float(loss.detach()) * len(rows)
-        return total / x.shape[0]
+            total += float(loss.detach()) * len(rows) / group.size
+        return group.total(total) / x.shape[0]
 
     def evaluate() -> float | None:
         return None if val is None else _mse(model, *(torch.from_numpy(a) for a in val))
 
-    loop = EpochLoop(params, lambda: copy.deepcopy(model.state_dict()), on_progress)
+    # Rank 0 alone reports and saves: the others hold the same numbers.
+    report = on_progress if group.leader else None
+    loop = EpochLoop(params, lambda: copy.deepcopy(model.state_dict()), report)
     checkpointing = checkpointing or Checkpointing()
     run = run_identity(prepared.config.to_dict(), asdict(params), data.summary())
     if checkpointing.resume_from is not None:
         _restore(checkpointing.resume_from, run, model, optimizer, generator, loop)
 
     def on_epoch_end(epoch: int) -> None:
-        if checkpointing.save is not None and checkpointing.due(epoch, params.epochs):
+        due = checkpointing.save is not None and checkpointing.due(epoch, params.epochs)
+        if due and group.leader and checkpointing.save is not None:
             checkpointing.save(_capture(epoch, run, model, optimizer, generator, loop))
 
     loop.run(run_epoch, evaluate, on_epoch_end)
@@ -167,6 +177,24 @@ def _restore(
     torch.set_rng_state(torch.from_numpy(state.rng["global"].copy()))
     best = {key: torch.from_numpy(value.copy()) for key, value in state.best.items()}
     loop.resume(best, state.best_epoch, state.best_loss, state.history)
+
+
+def _weighted_loss(
+    trained: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    mine: torch.Tensor,
+    batch_rows: int,
+    ranks: int,
+    tbptt: int | None,
+) -> torch.Tensor:
+    """This rank's mean loss weighted by its share of the batch: DDP's average over the ranks
+    is then the whole batch's mean loss (alone: the mean loss itself). A rank without rows in
+    a last, short batch still takes part in the all-reduce, with a zero loss."""
+    if len(mine) == 0:
+        return sum((p.sum() * 0.0 for p in trained.parameters()), torch.zeros(()))
+    loss = sequence_loss(trained, x[mine], y[mine], tbptt)  # type: ignore[arg-type]
+    return loss * (len(mine) * ranks / batch_rows)
 
 
 @torch.no_grad()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -15,6 +17,8 @@ from model.backends import BACKENDS, trainer
 from model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from model.config import DEFAULT_DROPOUT, DEFAULT_HIDDEN_SIZE, DEFAULT_NUM_LAYERS, LSTMConfig
 from model.data import SequenceData, load_data
+from model.distributed import follower, join_group, launched_by_torchrun, leave_group
+from model.errors import InvalidInput
 from model.train_loop import DEFAULT_PARAMS as DEFAULTS
 from model.train_loop import EpochProgress, TrainParams
 from model.train_state import Checkpointing, load_state, save_state
@@ -76,6 +80,13 @@ def add_parser(commands: Subparsers) -> None:
         help="continue the run saved in this resume point (with the same data and options); "
         "it goes on saving there unless --save-state says elsewhere",
     )
+    ddp = parser.add_argument_group(
+        "data-parallel training (torch): runs this command under torchrun, one process a rank"
+    )
+    ddp.add_argument("--nproc-per-node", type=int, help="processes on this machine")
+    ddp.add_argument("--nnodes", type=int, default=1, help="machines (1)")
+    ddp.add_argument("--node-rank", type=int, default=0, help="this machine's rank (0)")
+    ddp.add_argument("--rdzv-endpoint", help="host:port of the rendezvous, for --nnodes above 1")
     parser.add_argument("--backend", choices=BACKENDS, default="torch")
     parser.add_argument("--dry-run", action="store_true", help="2 epochs on 64 samples")
     parser.add_argument("--out", type=Path, required=True, help="output .safetensors path")
@@ -83,10 +94,51 @@ def add_parser(commands: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    result = train_from_args(args)
-    save_checkpoint(result, args.out)
-    print(json.dumps({"out": str(args.out), **result.metadata["training"]}, default=str))
+    if args.nproc_per_node is not None and not launched_by_torchrun():
+        return _under_torchrun(args)
+    group = join_group() if launched_by_torchrun() else None
+    try:
+        result = train_from_args(args)
+        if group is None or group.leader:  # rank 0 alone writes the result
+            save_checkpoint(result, args.out)
+            print(json.dumps({"out": str(args.out), **result.metadata["training"]}, default=str))
+    finally:
+        if group is not None:
+            leave_group()
     return 0
+
+
+_DDP_FLAGS = {"--nproc-per-node", "--nnodes", "--node-rank", "--rdzv-endpoint"}
+
+
+def _under_torchrun(args: argparse.Namespace) -> int:
+    """This same command, without its torchrun flags, as `torchrun`'s worker processes; the
+    exit status of the group (a rank that fails fails it)."""
+    if args.backend != "torch":
+        raise InvalidInput("data-parallel training runs the torch engine: --backend torch")
+    if args.nnodes > 1 and not args.rdzv_endpoint:
+        raise InvalidInput("--nnodes above 1 needs --rdzv-endpoint host:port")
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node",
+                str(args.nproc_per_node), "--nnodes", str(args.nnodes)]  # fmt: skip
+    if args.nnodes > 1:
+        launcher += ["--node-rank", str(args.node_rank), "--rdzv-backend", "c10d",
+                     "--rdzv-endpoint", args.rdzv_endpoint]  # fmt: skip
+    else:
+        launcher.append("--standalone")
+    return subprocess.run([*launcher, "-m", "app.cli.main", *_without_ddp_flags(args.argv)],
+                          check=False).returncode  # fmt: skip
+
+
+def _without_ddp_flags(argv: list[str]) -> list[str]:
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in _DDP_FLAGS:
+            skip = True
+        elif arg.split("=", 1)[0] not in _DDP_FLAGS:
+            kept.append(arg)
+    return kept
 
 
 def train_from_args(args: argparse.Namespace) -> Checkpoint:
@@ -101,7 +153,8 @@ def train_from_args(args: argparse.Namespace) -> Checkpoint:
         output_size=data.targets.shape[1],
         dropout=args.dropout,
     )
-    with tqdm(total=params.epochs, desc="training", unit="epoch") as bar:
+    # One progress bar for a torchrun group: rank 0's.
+    with tqdm(total=params.epochs, desc="training", unit="epoch", disable=follower()) as bar:
 
         def report(progress: EpochProgress) -> None:
             bar.update(1)
