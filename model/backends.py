@@ -39,6 +39,7 @@ class Trainer(Protocol):
         should_stop: StopHook | None = None,
         init_from: Checkpoint | None = None,
         checkpointing: Checkpointing | None = None,
+        device: str = "cpu",
     ) -> TrainResult: ...
 
 

@@ -56,6 +56,13 @@ class Predictor(ABC):
         """Threads for each forward pass of this backend, set from the thread that runs them.
         The NumPy backend leaves its BLAS library as configured."""
 
+    @classmethod
+    def use_device(cls, device: str) -> None:
+        """Where this backend's models run from now on: "cpu", "cuda" or "auto" (CUDA when
+        present). Backends other than torch run on the CPU alone (InvalidInput otherwise)."""
+        if device != "cpu":
+            raise InvalidInput(f"the {cls.backend} backend runs on the CPU, not {device}")
+
     @abstractmethod
     def forward(
         self,

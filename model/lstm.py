@@ -62,6 +62,6 @@ class LSTMModel(nn.Module):
         if return_steps:
             step_predictions = self.fc(out)  # (B, T, output_size)
             if ragged is not None:
-                mask = torch.arange(steps, device=x.device)[None, :] < ragged[:, None]  # (B, T)
+                mask = torch.arange(steps, device=x.device)[None, :] < ragged.to(x.device)[:, None]
                 step_predictions = step_predictions * mask[:, :, None]
         return LSTMOutput(predictions, h, c, step_predictions)

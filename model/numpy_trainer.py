@@ -111,6 +111,7 @@ def train_numpy(
     should_stop: StopHook | None = None,
     init_from: Checkpoint | None = None,
     checkpointing: Checkpointing | None = None,
+    device: str = "cpu",
 ) -> TrainResult:
     """Train on `data` with NumPy alone; the same contract as `model.torch_trainer.train`,
     except resume points: the NumPy engine is the reference for the arithmetic, and a run that
@@ -119,6 +120,8 @@ def train_numpy(
     `params.num_threads` is not applied: NumPy's BLAS threads are set by its environment
     (OMP_NUM_THREADS / OPENBLAS_NUM_THREADS) before NumPy is imported.
     """
+    if device != "cpu":
+        raise InvalidInput("the NumPy engine runs on the CPU: device cpu, or use torch")
     if checkpointing is not None and (checkpointing.save or checkpointing.resume_from):
         raise InvalidInput("the NumPy engine does not save or resume training state: use torch")
     rng = np.random.default_rng(params.seed)

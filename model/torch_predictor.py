@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from model.checkpoint import Checkpoint
+from model.errors import InvalidInput
 from model.inference import Predictor, RawOutput
 from model.lstm import LSTMModel
 
@@ -20,14 +21,24 @@ def build_model(checkpoint: Checkpoint) -> LSTMModel:
 
 class TorchPredictor(Predictor):
     backend = "torch"
+    device = torch.device("cpu")  # where models built from now on run (use_device)
 
     def __init__(self, checkpoint: Checkpoint) -> None:
         super().__init__(checkpoint)
-        self.model = build_model(checkpoint)
+        self.model = build_model(checkpoint).to(self.device)
 
     @classmethod
     def use_threads(cls, threads: int) -> None:
         torch.set_num_threads(threads)
+
+    @classmethod
+    def use_device(cls, device: str) -> None:
+        if device not in ("cpu", "cuda", "auto"):
+            raise InvalidInput(f"device is cpu, cuda or auto, not {device!r}")
+        if device == "cuda" and not torch.cuda.is_available():
+            raise InvalidInput("device is cuda, and this machine has no CUDA device")
+        cuda = device != "cpu" and torch.cuda.is_available()
+        cls.device = torch.device("cuda" if cuda else "cpu")
 
     @torch.inference_mode()
     def forward(
@@ -39,10 +50,16 @@ class TorchPredictor(Predictor):
     ) -> RawOutput:
         initial = None
         if state is not None:
-            initial = (
-                torch.from_numpy(np.ascontiguousarray(state[0], dtype=np.float32)),
-                torch.from_numpy(np.ascontiguousarray(state[1], dtype=np.float32)),
-            )
-        out = self.model(torch.from_numpy(x), initial, torch.from_numpy(lengths), return_steps)
-        steps = out.steps.numpy() if out.steps is not None else None
-        return RawOutput(out.predictions.numpy(), out.h.numpy(), out.c.numpy(), steps)
+            initial = (self._tensor(state[0]), self._tensor(state[1]))
+        out = self.model(self._tensor(x), initial, torch.from_numpy(lengths), return_steps)
+        steps = _array(out.steps) if out.steps is not None else None
+        return RawOutput(_array(out.predictions), _array(out.h), _array(out.c), steps)
+
+    def _tensor(self, array: np.ndarray) -> torch.Tensor:
+        tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+        return tensor if self.device.type == "cpu" else tensor.to(self.device)
+
+
+def _array(tensor: torch.Tensor) -> np.ndarray:
+    """On the CPU already (no copy), or copied back from the GPU."""
+    return tensor.numpy() if tensor.device.type == "cpu" else tensor.cpu().numpy()

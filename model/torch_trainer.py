@@ -11,16 +11,18 @@ Memory is bounded by `tbptt`, not T, and with `tbptt >= T` it is exactly full BP
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import asdict
 
+import numpy as np
 import torch
 from torch import nn
 
 from model.checkpoint import Checkpoint
 from model.config import LSTMConfig
 from model.data import SequenceData
-from model.distributed import current_group
-from model.errors import TrainingCancelled
+from model.distributed import Group, current_group
+from model.errors import InvalidInput, TrainingCancelled
 from model.lstm import LSTMModel
 from model.torch_predictor import build_model
 from model.train_loop import (
@@ -62,8 +64,12 @@ def train_torch(
     should_stop: StopHook | None = None,
     init_from: Checkpoint | None = None,
     checkpointing: Checkpointing | None = None,
+    device: str = "cpu",
 ) -> TrainResult:
     """Train on `data` and return the best weights as a checkpoint with fitted scaling.
+
+    `device`: "cpu", "cuda" (InvalidInput without one) or "auto" (CUDA when present); the data
+    set moves to it whole, and the checkpoint comes back on the CPU.
 
     `init_from` fine-tunes: its weights and scaling are the starting point, and its config wins.
     `checkpointing` saves resume points and resumes from one: the weights then equal a run that
@@ -73,17 +79,23 @@ def train_torch(
     if params.num_threads is not None:
         torch.set_num_threads(params.num_threads)  # process-wide: call from a worker process
     torch.manual_seed(params.seed)
+    group = current_group()
+    target = torch_device(device, group)
     prepared = prepare(config, data, params, init_from)
     model = build_model(init_from).train() if init_from else LSTMModel(prepared.config)
-    x, y = (torch.from_numpy(a) for a in prepared.scaled(prepared.train_set))
-    val = None if prepared.val_set is None else prepared.scaled(prepared.val_set)
+    model = model.to(target)
+    x, y = (torch.from_numpy(a).to(target) for a in prepared.scaled(prepared.train_set))
+    val = (
+        None
+        if prepared.val_set is None
+        else tuple(torch.from_numpy(a).to(target) for a in prepared.scaled(prepared.val_set))
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=params.learning_rate)
     generator = torch.Generator().manual_seed(params.seed)
     stop = should_stop or (lambda: False)
 
-    group = current_group()
     # In a torchrun group DDP averages the ranks' gradients; alone, the model is used as is.
-    trained = model if group.size == 1 else nn.parallel.DistributedDataParallel(model)
+    trained = model if group.size == 1 else _parallel(model, target)
 
     def run_epoch() -> float:
         """One pass over shuffled minibatches; the sample-weighted mean train loss (over every
@@ -106,7 +118,7 @@ def train_torch(
         return group.total(total) / x.shape[0]
 
     def evaluate() -> float | None:
-        return None if val is None else _mse(model, *(torch.from_numpy(a) for a in val))
+        return None if val is None else _mse(model, *val)
 
     # Rank 0 alone reports and saves: the others hold the same numbers.
     report = on_progress if group.leader else None
@@ -122,7 +134,7 @@ def train_torch(
             checkpointing.save(_capture(epoch, run, model, optimizer, generator, loop))
 
     loop.run(run_epoch, evaluate, on_epoch_end)
-    tensors = {key: value.detach().numpy() for key, value in loop.best.items()}
+    tensors = {key: value.detach().cpu().numpy() for key, value in loop.best.items()}
     return loop.result(prepared, data, tensors, engine=ENGINE)
 
 
@@ -138,7 +150,7 @@ def _capture(
     loop: Loop,
 ) -> TrainingState:
     optimizer_arrays = {
-        f"{index}.{name}": value.detach().numpy().copy()
+        f"{index}.{name}": _array(value)
         for index, state in optimizer.state_dict()["state"].items()
         for name, value in state.items()
     }
@@ -146,8 +158,8 @@ def _capture(
         engine=ENGINE,
         epoch=epoch,
         run=dict(run),
-        weights={key: value.detach().numpy().copy() for key, value in model.state_dict().items()},
-        best={key: value.detach().numpy().copy() for key, value in loop.best.items()},
+        weights={key: _array(value) for key, value in model.state_dict().items()},
+        best={key: _array(value) for key, value in loop.best.items()},
         best_epoch=loop.best_epoch,
         best_loss=loop.best_loss,
         optimizer=optimizer_arrays,
@@ -179,6 +191,29 @@ def _restore(
     loop.resume(best, state.best_epoch, state.best_loss, state.history)
 
 
+def torch_device(name: str, group: Group) -> torch.device:
+    """The device a run trains on: in a torchrun group on CUDA, its local rank's GPU."""
+    if name not in ("cpu", "cuda", "auto"):
+        raise InvalidInput(f"device is cpu, cuda or auto, not {name!r}", ("device",))
+    if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise InvalidInput("device is cuda, and this machine has no CUDA device", ("device",))
+    index = int(os.environ.get("LOCAL_RANK", "0")) if group.size > 1 else 0
+    torch.cuda.set_device(index)
+    return torch.device("cuda", index)
+
+
+def _parallel(model: LSTMModel, device: torch.device) -> nn.Module:
+    ids = None if device.type == "cpu" else [device.index]
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+
+def _array(value: torch.Tensor) -> np.ndarray:
+    """A copy on the CPU, as NumPy."""
+    return value.detach().cpu().numpy().copy()
+
+
 def _weighted_loss(
     trained: nn.Module,
     x: torch.Tensor,
@@ -192,7 +227,8 @@ def _weighted_loss(
     is then the whole batch's mean loss (alone: the mean loss itself). A rank without rows in
     a last, short batch still takes part in the all-reduce, with a zero loss."""
     if len(mine) == 0:
-        return sum((p.sum() * 0.0 for p in trained.parameters()), torch.zeros(()))
+        zero = torch.zeros((), device=x.device)
+        return sum((p.sum() * 0.0 for p in trained.parameters()), zero)
     loss = sequence_loss(trained, x[mine], y[mine], tbptt)  # type: ignore[arg-type]
     return loss * (len(mine) * ranks / batch_rows)
 

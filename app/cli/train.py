@@ -88,6 +88,12 @@ def add_parser(commands: Subparsers) -> None:
     ddp.add_argument("--node-rank", type=int, default=0, help="this machine's rank (0)")
     ddp.add_argument("--rdzv-endpoint", help="host:port of the rendezvous, for --nnodes above 1")
     parser.add_argument("--backend", choices=BACKENDS, default="torch")
+    parser.add_argument(
+        "--device",
+        choices=["cpu", "cuda", "auto"],
+        default="cpu",
+        help="where the torch engine trains (auto: CUDA when present)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="2 epochs on 64 samples")
     parser.add_argument("--out", type=Path, required=True, help="output .safetensors path")
     parser.set_defaults(handler=run)
@@ -164,7 +170,7 @@ def train_from_args(args: argparse.Namespace) -> Checkpoint:
         if checkpointing.resume_from is not None:
             bar.update(checkpointing.resume_from.epoch)
         train = trainer(args.backend)  # imports torch for the torch backend
-        result = train(config, data, params, report, init_from=init, checkpointing=checkpointing)
+        result = train(config, data, params, report, None, init, checkpointing, device=args.device)
         return result.checkpoint
 
 

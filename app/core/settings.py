@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     model_cache_size: int = Field(default=4, ge=1)  # loaded non-active versions kept (LRU)
     inference_threads: int = Field(default=1, ge=1)  # model threads: model calls at once
     torch_threads: int = Field(default=1, ge=1)  # threads of one torch forward pass
+    # Where the torch backend serves: cpu, cuda, or auto (CUDA when the host has it).
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
 
     # Dynamic batching: concurrent predict calls for one model version run as one forward pass.
     batching: bool = True  # off: one forward pass per request

@@ -16,6 +16,7 @@ from app.registry.store import ModelStore
 from model import backends
 from model.backends import Backend
 from model.checkpoint import Checkpoint, load_checkpoint
+from model.errors import InvalidInput
 from model.inference import Predictor
 
 # Served on a new data directory when no --model is given.
@@ -118,6 +119,10 @@ def open_registry(settings: Settings, db: Database) -> ModelRegistry:
     the store's active version, else its newest, else the shipped model on a new data dir."""
     store = ModelStore(settings.data_dir, db)
     registry = ModelRegistry(store, settings.backend, settings.model_cache_size)
+    try:
+        predictor_class(settings.backend).use_device(settings.device)
+    except InvalidInput as exc:
+        raise StartupError(f"device: {exc}") from exc
     version = _startup_version(store, settings.model)
     # Read here rather than through the store's errors for clients: a start-up that fails names
     # the file and its problem (a CheckpointError) for the operator.

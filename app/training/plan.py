@@ -51,6 +51,7 @@ def plan_job(
         "model": config.to_dict(),
         "training": training,
         "checkpointing": {"every": request.training.checkpoint_every},
+        "device": request.training.device,
         "init_from": request.init_from,
         "activate": request.activate,
     }
@@ -247,7 +248,7 @@ def build_params(request: TrainRequest, kind: DataKind, settings: Settings) -> T
             "activate=if_better compares validation losses; set validation_split above 0",
             ("training", "validation_split"),
         )
-    values = spec.model_dump(exclude={"checkpoint_every"})
+    values = spec.model_dump(exclude={"checkpoint_every", "device"})
     values["validation_mode"] = spec.validation_mode or ("last" if kind == "windows" else "random")
     with located("training"):
         return TrainParams(**values)

@@ -144,7 +144,8 @@ def _train_and_store(
     # torch: imported by the worker only, never by the server.
     train = trainer("torch")
     config = LSTMConfig.from_dict(spec["model"])
-    result = train(config, data, params, progress, stop, init, checkpointing)
+    device = spec.get("device", "cpu")
+    result = train(config, data, params, progress, stop, init, checkpointing, device=device)
     metrics = _metrics(result, data, params, store)
     checkpoint = result.checkpoint.with_metadata(
         metrics=metrics, job={"id": job.id, "activate": spec["activate"], "init_from": base}

@@ -6,15 +6,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import app.registry.models
 from app.core.database import open_database
-from app.core.errors import ModelUnavailable, NotReady, UnknownModelVersion
+from app.core.errors import ModelUnavailable, NotReady, StartupError, UnknownModelVersion
 from app.core.settings import Settings
 from app.registry.models import ModelRegistry, open_registry
 from app.registry.store import ModelStore
 from model.errors import CheckpointError
 from model.files import sha256_of_file
+from model.torch_predictor import TorchPredictor
 from tests.support.checkpoints import write_checkpoint
 
 X = np.ones((1, 4, 3), np.float32)
@@ -113,3 +115,19 @@ def test_no_active_model_is_not_ready(tmp_path: Path) -> None:
     registry = ModelRegistry(ModelStore(tmp_path / "var"), "torch", 1)
     with pytest.raises(NotReady):
         registry.get(None)
+
+
+def test_a_device_the_backend_cannot_use_stops_the_start(tmp_path: Path) -> None:
+    """The NumPy backend on CUDA, or CUDA on a machine without it: the start fails, naming it."""
+    numpy_on_cuda = Settings(data_dir=tmp_path / "a", backend="numpy", device="cuda")
+    with pytest.raises(StartupError, match="device: the numpy backend runs on the CPU"):
+        open_registry(numpy_on_cuda, open_database(tmp_path / "a"))
+    on_cuda = Settings(data_dir=tmp_path / "b", device="cuda")
+    try:
+        if torch.cuda.is_available():
+            assert open_registry(on_cuda, open_database(tmp_path / "b")).active is not None
+        else:
+            with pytest.raises(StartupError, match="no CUDA device"):
+                open_registry(on_cuda, open_database(tmp_path / "b"))
+    finally:
+        TorchPredictor.use_device("cpu")

@@ -286,6 +286,9 @@ class TrainingSpec(StrictModel):
         ge=1,
         description="epochs between two resume points: an interrupted job goes on from its last",
     )
+    device: Literal["cpu", "cuda", "auto"] = Field(
+        default="cpu", description="where the worker trains; auto: CUDA when the host has it"
+    )
 
 
 class TrainRequest(StrictModel):

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+import torch
 
 from app.core.settings import Settings
 from app.main import create_app, lifespan
@@ -124,6 +125,22 @@ async def test_fine_tuning_keeps_the_base_architecture_and_scaling(
     np.testing.assert_array_equal(tuned.target_scaler.mean, base.target_scaler.mean)
     assert not np.array_equal(tuned.tensors["fc.weight"], base.tensors["fc.weight"])
     assert job["request"]["training"]["validation_mode"] == "random"  # samples, not windows
+
+
+async def test_a_job_trains_on_the_device_it_asks_for(client: httpx.AsyncClient) -> None:
+    """ "auto" trains (on CUDA when the host has one); "cuda" on a host without CUDA fails,
+    saying so; a device the schema does not know is a 422."""
+    auto = {**SMALL_JOB, "training": {**SMALL_JOB["training"], "device": "auto"}}
+    job = await wait_for_async(client, (await submit_async(client, auto))["id"])
+    assert job["state"] == "succeeded" and job["request"]["device"] == "auto"
+    if not torch.cuda.is_available():
+        cuda = {**SMALL_JOB, "training": {**SMALL_JOB["training"], "device": "cuda"}}
+        job = await wait_for_async(client, (await submit_async(client, cuda))["id"])
+        assert job["state"] == "failed" and "no CUDA device" in job["error"]["message"]
+    tpu = {**SMALL_JOB, "training": {"device": "tpu"}}
+    answer = await client.post("/v1/train", json=tpu, headers=AUTH)
+    assert answer.status_code == 422
+    assert answer.json()["error"]["location"] == ["training", "device"]
 
 
 async def test_a_diverging_job_fails_with_its_reason(client: httpx.AsyncClient) -> None:
