@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 JOB: dict[str, Any] = {
     "data": {"series": SINE, "window": 8},
     "model": {"hidden_size": 8},
-    "training": {"epochs": 40, "batch_size": 2, "learning_rate": 0.01, "seed": 5,
+    "training": {"epochs": 16, "batch_size": 2, "learning_rate": 0.01, "seed": 5,
                  "early_stopping_patience": None},
     "activate": "never",
 }  # fmt: skip

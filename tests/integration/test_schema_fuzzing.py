@@ -31,6 +31,7 @@ OPERATIONS = [
     # Management operations, without the token: every answer must be a documented 401.
     ("POST", "/v1/train", [POSITIVE, NEGATIVE]),
     ("POST", "/v1/train/{job_id}/cancel", [POSITIVE, NEGATIVE]),
+    ("POST", "/v1/train/{job_id}/resume", [POSITIVE, NEGATIVE]),
     ("POST", "/v1/models/{version}/activate", [POSITIVE]),
     ("POST", "/v1/datasets", [POSITIVE]),
     ("DELETE", "/v1/datasets/{dataset_id}", [POSITIVE, NEGATIVE]),
