@@ -98,7 +98,7 @@ def samples_per_second(task: str, engine: str, threads: int) -> float:
     params = TrainParams(**{**params.__dict__, "num_threads": threads})
     clock = Clock(TASKS[task].warmup, TASKS[task].batches[engine])
     with contextlib.suppress(TrainingCancelled):  # the clock stopped it
-        trainer(engine)(config, data, params, should_stop=clock)  # type: ignore[arg-type]
+        trainer(engine)(config, data, params, should_stop=clock)
     return clock.batches * params.batch_size / clock.seconds
 
 
