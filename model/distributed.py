@@ -10,6 +10,7 @@ files. A rank that dies ends the others at the collective time-out, never a hang
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -41,9 +42,20 @@ class Group:
         import torch
         import torch.distributed as dist
 
-        tensor = torch.tensor([value], dtype=torch.float64)
+        # NCCL reduces tensors on the rank's GPU only; gloo on the CPU.
+        on_gpu = dist.get_backend() == "nccl"
+        device = torch.device("cuda", torch.cuda.current_device()) if on_gpu else None
+        tensor = torch.tensor([value], dtype=torch.float64, device=device)
         dist.all_reduce(tensor)
         return float(tensor.item())
+
+    def any_rank(self, hook: Callable[[], bool]) -> Callable[[], bool]:
+        """`hook` as every rank agrees on it: true on all ranks once it is true on one. A stop
+        (a cancel signal reaches each rank at its own moment) then ends every rank before the
+        same batch, instead of leaving the others waiting in that batch's all-reduce."""
+        if self.size == 1:
+            return hook
+        return lambda: self.total(float(hook())) > 0.0
 
 
 SINGLE = Group(0, 1)

@@ -92,7 +92,7 @@ def train_torch(
     )
     optimizer = torch.optim.Adam(model.parameters(), lr=params.learning_rate)
     generator = torch.Generator().manual_seed(params.seed)
-    stop = should_stop or (lambda: False)
+    stop = group.any_rank(should_stop or (lambda: False))
 
     # In a torchrun group DDP averages the ranks' gradients; alone, the model is used as is.
     trained = model if group.size == 1 else _parallel(model, target)

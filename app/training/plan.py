@@ -52,6 +52,7 @@ def plan_job(
         "training": training,
         "checkpointing": {"every": request.training.checkpoint_every},
         "device": request.training.device,
+        "processes": request.training.processes,
         "init_from": request.init_from,
         "activate": request.activate,
     }
@@ -248,7 +249,13 @@ def build_params(request: TrainRequest, kind: DataKind, settings: Settings) -> T
             "activate=if_better compares validation losses; set validation_split above 0",
             ("training", "validation_split"),
         )
-    values = spec.model_dump(exclude={"checkpoint_every", "device"})
+    if spec.processes > settings.max_training_processes:
+        raise InvalidInput(
+            f"processes is {spec.processes}; this server runs at most "
+            f"{settings.max_training_processes} per job",
+            ("training", "processes"),
+        )
+    values = spec.model_dump(exclude={"checkpoint_every", "device", "processes"})
     values["validation_mode"] = spec.validation_mode or ("last" if kind == "windows" else "random")
     with located("training"):
         return TrainParams(**values)

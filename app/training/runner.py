@@ -64,23 +64,21 @@ SECRET_VARIABLES = frozenset({"LSTM_SERVE_API_TOKEN", "LSTM_SERVE_INFERENCE_TOKE
 
 async def launch_worker(job: Job, jobs: JobStore, settings: Settings) -> WorkerProcess:
     """`python -m app.training.worker` in its own session (a Ctrl+C meant for the server does not
-    reach it), output appended to the job's worker.log, thread pools sized before import."""
-    threads = str(settings.training_threads)
-    command = [
-        sys.executable,
-        "-m",
-        "app.training.worker",
-        str(jobs.data_dir.resolve()),
-        job.id,
-        "--parent",
-        str(os.getpid()),
-        "--threads",
-        threads,
-        "--niceness",
-        str(settings.training_niceness),
-    ]
+    reach it), output appended to the job's worker.log, thread pools sized before import. A job
+    with `processes` above 1 runs as a torchrun group of that many workers
+    (`python -m app.training.group`) in one session, signalled as a whole."""
+    worker = [str(jobs.data_dir.resolve()), job.id,
+              "--threads", str(settings.training_threads),
+              "--niceness", str(settings.training_niceness)]  # fmt: skip
+    processes = job.spec.get("processes", 1)
+    if processes == 1:
+        command = ["-m", "app.training.worker", *worker, "--parent", str(os.getpid())]
+    else:
+        command = ["-m", "app.training.group", "--processes", str(processes),
+                   "--server", str(os.getpid()), "--", *worker]  # fmt: skip
     with (jobs.job_dir(job.id) / LOG_NAME).open("ab") as log:
-        return await asyncio.create_subprocess_exec(
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
             *command,
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -88,6 +86,29 @@ async def launch_worker(job: Job, jobs: JobStore, settings: Settings) -> WorkerP
             env=worker_environment(settings),
             start_new_session=True,
         )
+    return ProcessGroup(process)
+
+
+class ProcessGroup:
+    """A worker and whatever it started (a group's ranks, a data loader's processes): one
+    session, so a signal reaches them all."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    async def wait(self) -> int:
+        return await self.process.wait()
+
+    def send_signal(self, sig: int) -> None:
+        os.killpg(self.process.pid, sig)  # its session's id is its pid
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.send_signal(signal.SIGKILL)
 
 
 def worker_environment(settings: Settings) -> dict[str, str]:

@@ -1,5 +1,7 @@
 """The training worker: `python -m app.training.worker DATA_DIR JOB_ID --parent PID [--threads N]
-[--niceness K]`, one process per job, started by the server's job runner (app/training/runner.py).
+[--niceness K]`, one process per job, started by the server's job runner (app/training/runner.py),
+or one process per rank of a job that trains data-parallel, started by `torchrun` inside
+app/training/group.py (`--parent` is then that launcher).
 
 It loads the job's validated data from disk, trains with the torch engine on a limited number of
 threads, writes every epoch's progress to the database, and stores the result as a new model
@@ -7,6 +9,10 @@ version in the same transaction that marks the job succeeded. It records its own
 (succeeded, failed with a reason, cancelled); the server records the rest (a worker that died,
 a job interrupted by a shutdown). It stops within one batch on SIGUSR1 (cancel) or SIGTERM (the
 server shuts down), and dies with the server: a worker never outlives the server that started it.
+
+In a group, rank 0 alone writes to the database (progress, resume points, the outcome); the
+other ranks train and exit. An error that is not the job's own (a peer that died breaks the
+collectives) is left to the group's launcher, which knows how every rank ended.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from model.backends import predictor_class, trainer
 from model.checkpoint import Checkpoint, load_checkpoint
 from model.config import LSTMConfig
 from model.data import SequenceData
+from model.distributed import SINGLE, Group, join_group, launched_by_torchrun, leave_group
 from model.errors import CheckpointError, InvalidInput, TrainingCancelled, TrainingFailed
 from model.evaluation import baseline, validation_mse
 from model.files import sha256_of_file
@@ -80,12 +87,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     stop = StopFlags(args.parent)
     stop.install()
-    _die_with_parent()
+    die_with_parent()
     if stop.orphaned():  # the server died before the line above took effect
         return EXIT_STOPPED
     os.nice(args.niceness)
     _first_to_go_when_memory_runs_out()
-    return run_job(args.data_dir, args.job_id, args.threads, stop)
+    if not launched_by_torchrun():
+        return run_job(args.data_dir, args.job_id, args.threads, stop)
+    group = join_group()
+    try:
+        return run_job(args.data_dir, args.job_id, args.threads, stop, group)
+    finally:
+        leave_group()
 
 
 def _first_to_go_when_memory_runs_out() -> None:
@@ -96,7 +109,7 @@ def _first_to_go_when_memory_runs_out() -> None:
         Path("/proc/self/oom_score_adj").write_text(str(OOM_SCORE_ADJ_MAX))
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Linux: the kernel kills this process when the server dies, even by SIGKILL. Elsewhere
     the stop hook's parent check ends it within one batch."""
     if sys.platform.startswith("linux"):
@@ -104,9 +117,11 @@ def _die_with_parent() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def run_job(data_dir: Path, job_id: str, threads: int | None, stop: StopFlags) -> int:
+def run_job(
+    data_dir: Path, job_id: str, threads: int | None, stop: StopFlags, group: Group = SINGLE
+) -> int:
     """Run a claimed (running) job to its end; the process's exit status. `threads`: torch's
-    thread count (process-wide), None to leave it."""
+    thread count (process-wide), None to leave it. `group`: this rank's torchrun group."""
     db = open_database(data_dir, os.environ.get(DATABASE_URL_VARIABLE))
     store, jobs = ModelStore(data_dir, db), JobStore(data_dir, db)
     job = jobs.get(job_id)
@@ -115,30 +130,36 @@ def run_job(data_dir: Path, job_id: str, threads: int | None, stop: StopFlags) -
     try:
         if job.cancel_requested:
             raise TrainingCancelled("cancelled before it started")
-        _train_and_store(job, store, jobs, threads, stop)
+        _train_and_store(job, store, jobs, threads, stop, group)
     except (TrainingCancelled, JobNotRunning):
         if stop.shutdown or stop.orphaned():
             return EXIT_STOPPED
-        jobs.end(job_id, "cancelled")
+        if group.leader:
+            jobs.end(job_id, "cancelled")
     except (TrainingFailed, InvalidInput, CheckpointError, ServiceError) as exc:
-        jobs.end(job_id, "failed", {"code": "training_failed", "message": str(exc)})
+        if group.leader:
+            jobs.end(job_id, "failed", {"code": "training_failed", "message": str(exc)})
     except Exception as exc:  # a bug: the reason in the job, the traceback in its log
         traceback.print_exc()
-        jobs.end(
-            job_id, "failed", {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"}
-        )
+        if group.size == 1:  # in a group, the launcher records it, knowing every rank's end
+            jobs.end(
+                job_id,
+                "failed",
+                {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"},
+            )
         return 1
     return 0
 
 
 def _train_and_store(
-    job: Job, store: ModelStore, jobs: JobStore, threads: int | None, stop: StopFlags
+    job: Job, store: ModelStore, jobs: JobStore, threads: int | None, stop: StopFlags, group: Group
 ) -> None:
     spec = job.spec
     params = TrainParams(**spec["training"], num_threads=threads)
     data = jobs.read_data(job)
     base = spec["init_from"]
     init = load_checkpoint(store.checkpoint_file(base)) if base is not None else None
+    # Rank 0 alone reports (the trainer calls it on rank 0 only) and saves resume points.
     progress = ProgressWriter(jobs, job.id, stop)
     checkpointing = _checkpointing(job, jobs, stop)
     # torch: imported by the worker only, never by the server.
@@ -146,6 +167,8 @@ def _train_and_store(
     config = LSTMConfig.from_dict(spec["model"])
     device = spec.get("device", "cpu")
     result = train(config, data, params, progress, stop, init, checkpointing, device=device)
+    if not group.leader:
+        return
     metrics = _metrics(result, data, params, store)
     checkpoint = result.checkpoint.with_metadata(
         metrics=metrics, job={"id": job.id, "activate": spec["activate"], "init_from": base}

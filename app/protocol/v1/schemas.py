@@ -289,6 +289,12 @@ class TrainingSpec(StrictModel):
     device: Literal["cpu", "cuda", "auto"] = Field(
         default="cpu", description="where the worker trains; auto: CUDA when the host has it"
     )
+    processes: int = Field(
+        default=1,
+        ge=1,
+        description="data-parallel ranks (a torchrun group of workers, each with its share of "
+        "every batch); at most the server's max_training_processes",
+    )
 
 
 class TrainRequest(StrictModel):
