@@ -1,7 +1,8 @@
 """`make bench-train`: training samples per second of each engine on this machine, for the
 shipped sunspot model's recipe and for a larger synthetic task (hidden 128, 2 layers, 100 steps,
-100k windows): torch on one thread and on two, the NumPy engine, and DDP with two processes of
-one thread each (torchrun, gloo). Writes bench/train-results.md.
+100k windows): torch on one thread and on two, the NumPy engine, DDP with two processes of one
+thread each (torchrun, gloo), and torch reading the series from an .npy file, memory-mapped,
+its windows cut by one DataLoader worker process. Writes bench/train-results.md.
 
 Each figure times a fixed number of minibatches after a warm-up, stopped by the engines' own
 stop hook (checked before every batch), so every rank of a DDP group stops at the same batch.
@@ -26,10 +27,11 @@ import numpy as np
 from model.backends import trainer
 from model.checkpoint import load_checkpoint
 from model.config import LSTMConfig
-from model.data import SequenceData, load_data, make_windows
+from model.data import Samples, make_windows, read_csv_series
 from model.distributed import join_group, launched_by_torchrun, leave_group
 from model.errors import TrainingCancelled
 from model.train_loop import TrainParams
+from model.windows import SeriesWindows
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "model" / "pretrained" / "sunspots.safetensors"
@@ -50,29 +52,38 @@ TASKS = {
     "synthetic": Task("synthetic", "synthetic (hidden 128, 2 layers, 100 steps, 100k windows, "
                       "batch 64)", 3, {"torch": 30, "numpy": 6}),
 }  # fmt: skip
-# (row label, engine, torch threads, processes)
+# (row label, engine, torch threads, processes, data: in memory or an .npy series on disk)
 CONFIGURATIONS = [
-    ("torch, 1 thread", "torch", 1, 1),
-    ("torch, 2 threads", "torch", 2, 1),
-    ("NumPy engine", "numpy", 1, 1),
-    ("torch DDP, 2 processes of 1 thread", "torch", 1, 2),
+    ("torch, 1 thread", "torch", 1, 1, "memory"),
+    ("torch, 2 threads", "torch", 2, 1, "memory"),
+    ("NumPy engine", "numpy", 1, 1, "memory"),
+    ("torch DDP, 2 processes of 1 thread", "torch", 1, 2, "memory"),
+    ("torch, 1 thread, series memory-mapped (1 data worker)", "torch", 1, 1, "disk"),
 ]
 
 
-def problem(task: str) -> tuple[LSTMConfig, SequenceData, TrainParams]:
+def problem(task: str, where: str) -> tuple[LSTMConfig, Samples, TrainParams]:
+    """The task's model, samples and hyperparameters; `where` "disk": the same samples cut
+    from the series saved as .npy, memory-mapped."""
     if task == "sunspots":
         shipped = load_checkpoint(SHIPPED)
         recipe = shipped.metadata["training"]
-        steps = recipe["data"]["steps"]
-        data = load_data(ROOT / "data" / "sunspots.csv", window=steps, columns=["SUNACTIVITY"])
+        _, series = read_csv_series(ROOT / "data" / "sunspots.csv", ["SUNACTIVITY"])
         params = {**recipe["params"], "epochs": 10_000, "num_threads": None}
-        return shipped.config, data, TrainParams(**params)
-    rng = np.random.default_rng(0)
-    steps = np.arange(100_000 + 100, dtype=np.float64)
-    series = np.sin(0.05 * steps) + 0.1 * rng.normal(size=steps.size)
-    data = make_windows(series, window=100, source="synthetic")
-    config = LSTMConfig(input_size=1, hidden_size=128, num_layers=2, output_size=1)
-    return config, data, TrainParams(epochs=1_000, batch_size=64, validation_split=0.0)
+        config, window = shipped.config, recipe["data"]["steps"]
+        train_params = TrainParams(**params)
+    else:
+        rng = np.random.default_rng(0)
+        steps = np.arange(100_000 + 100, dtype=np.float64)
+        series = np.sin(0.05 * steps) + 0.1 * rng.normal(size=steps.size)
+        config = LSTMConfig(input_size=1, hidden_size=128, num_layers=2, output_size=1)
+        window = 100
+        train_params = TrainParams(epochs=1_000, batch_size=64, validation_split=0.0)
+    if where == "memory":
+        return config, make_windows(series, window, source=task), train_params
+    path = Path(tempfile.mkdtemp()) / f"{task}.npy"
+    np.save(path, series)
+    return config, SeriesWindows.open(path, window), train_params
 
 
 class Clock:
@@ -92,22 +103,22 @@ class Clock:
         return False
 
 
-def samples_per_second(task: str, engine: str, threads: int) -> float:
+def samples_per_second(task: str, engine: str, threads: int, where: str) -> float:
     """One run in this process (a rank, under torchrun): global samples per second."""
-    config, data, params = problem(task)
+    config, data, params = problem(task, where)
     params = TrainParams(**{**params.__dict__, "num_threads": threads})
     clock = Clock(TASKS[task].warmup, TASKS[task].batches[engine])
     with contextlib.suppress(TrainingCancelled):  # the clock stopped it
-        trainer(engine)(config, data, params, should_stop=clock)
+        trainer(engine)(config, data, params, should_stop=clock, data_workers=1)
     return clock.batches * params.batch_size / clock.seconds
 
 
-def measure(task: str, engine: str, threads: int, processes: int) -> float:
+def measure(task: str, engine: str, threads: int, processes: int, where: str) -> float:
     """The median of RUNS runs, each a fresh process (a torchrun group for DDP)."""
     rates = []
     for _ in range(RUNS):
         with tempfile.NamedTemporaryFile(suffix=".json") as out:
-            rank = [__file__, "--rank", task, engine, str(threads), out.name]
+            rank = [__file__, "--rank", task, engine, str(threads), where, out.name]
             command = (
                 [sys.executable, *rank]
                 if processes == 1
@@ -117,7 +128,8 @@ def measure(task: str, engine: str, threads: int, processes: int) -> float:
             subprocess.run(command, check=True, capture_output=True, env={**os.environ,
                            "OMP_NUM_THREADS": str(threads)})  # fmt: skip
             rates.append(json.loads(Path(out.name).read_text())["samples_per_s"])
-        print(f"{task} {engine} {threads}x{processes}: {rates[-1]:,.0f} samples/s", file=sys.stderr)
+        print(f"{task} {engine} {threads}x{processes} {where}: {rates[-1]:,.0f} samples/s",
+              file=sys.stderr)  # fmt: skip
     return statistics.median(rates)
 
 
@@ -139,10 +151,10 @@ def main() -> None:
     (Path(__file__).resolve().parent / "train-results.md").write_text(text)
 
 
-def rank_main(task: str, engine: str, threads: int, out: str) -> None:
+def rank_main(task: str, engine: str, threads: int, where: str, out: str) -> None:
     group = join_group() if launched_by_torchrun() else None
     try:
-        rate = samples_per_second(task, engine, threads)
+        rate = samples_per_second(task, engine, threads, where)
         if group is None or group.leader:
             Path(out).write_text(json.dumps({"samples_per_s": rate}))
     finally:
@@ -152,10 +164,10 @@ def rank_main(task: str, engine: str, threads: int, out: str) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rank", nargs=4, metavar=("TASK", "ENGINE", "THREADS", "OUT"))
+    parser.add_argument("--rank", nargs=5, metavar=("TASK", "ENGINE", "THREADS", "DATA", "OUT"))
     args = parser.parse_args()
     if args.rank:
-        task, engine, threads, out = args.rank
-        rank_main(task, engine, int(threads), out)
+        task, engine, threads, where, out = args.rank
+        rank_main(task, engine, int(threads), where, out)
     else:
         main()

@@ -9,7 +9,7 @@ from typing import Literal, Protocol, get_args
 
 from model.checkpoint import Checkpoint
 from model.config import LSTMConfig
-from model.data import SequenceData
+from model.data import Samples
 from model.inference import Predictor
 from model.train_loop import ProgressCallback, StopHook, TrainParams, TrainResult
 from model.train_state import Checkpointing
@@ -33,13 +33,14 @@ class Trainer(Protocol):
     def __call__(
         self,
         config: LSTMConfig,
-        data: SequenceData,
+        data: Samples,
         params: TrainParams,
         on_progress: ProgressCallback | None = None,
         should_stop: StopHook | None = None,
         init_from: Checkpoint | None = None,
         checkpointing: Checkpointing | None = None,
         device: str = "cpu",
+        data_workers: int = 1,
     ) -> TrainResult: ...
 
 

@@ -16,13 +16,16 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO, TypeGuard
+from typing import TYPE_CHECKING, Any, Protocol, Self, TextIO, TypeGuard, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from model.errors import DataTooLarge, InvalidInput, UnreadableFile
 from model.npy import Budget, read_npz
+
+if TYPE_CHECKING:
+    from model.windows import SeriesWindows
 
 Location = tuple[str | int, ...]
 FloatArray = npt.NDArray[np.float32]
@@ -63,6 +66,45 @@ class SequenceData:
             "source": self.source,
         }
 
+    def subset(self, index: npt.NDArray[np.intp], part: str) -> SequenceData:
+        return SequenceData(self.inputs[index], self.targets[index], f"{self.source} ({part})")
+
+    def batch(self, rows: npt.NDArray[np.intp]) -> tuple[FloatArray, FloatArray]:
+        return self.inputs[rows], self.targets[rows]
+
+    def chunks(self, size: int) -> Iterator[tuple[FloatArray, FloatArray]]:
+        for start in range(0, len(self), size):
+            yield self.inputs[start : start + size], self.targets[start : start + size]
+
+    def in_memory(self) -> SequenceData:
+        return self
+
+
+class Samples(Protocol):
+    """Training samples, in memory (`SequenceData`) or cut from a memory-mapped series when a
+    batch asks for them (`model.windows.SeriesWindows`)."""
+
+    @property
+    def source(self) -> str: ...
+
+    def __len__(self) -> int: ...
+
+    def summary(self) -> dict[str, Any]: ...
+
+    def subset(self, index: npt.NDArray[np.intp], part: str) -> Self: ...
+
+    def batch(self, rows: npt.NDArray[np.intp]) -> tuple[FloatArray, FloatArray]:
+        """Samples `rows`: inputs (B, T, F), targets (B, O)."""
+
+    def chunks(self, size: int) -> Iterator[tuple[FloatArray, FloatArray]]:
+        """Every sample in order, `size` at a time."""
+
+    def in_memory(self) -> SequenceData:
+        """Every sample, read into memory."""
+
+
+AnySamples = TypeVar("AnySamples", bound=Samples)
+
 
 # --- building from arrays ------------------------------------------------------------------
 
@@ -96,9 +138,9 @@ def make_windows(
     if values.ndim == 1:
         values = values[:, None]  # (rows,) -> (rows, 1)
     rows, features = values.shape
-    _check_positive_int(window, "window")
-    _check_positive_int(horizon, "horizon")
-    targets_at = _check_target_indices(target_columns, features)
+    check_positive_int(window, "window")
+    check_positive_int(horizon, "horizon")
+    targets_at = check_target_indices(target_columns, features)
     needed = window + horizon
     if rows < needed:
         raise InvalidInput(
@@ -192,36 +234,54 @@ def load_data(
     window: int | None = None,
     horizon: int = 1,
     columns: Sequence[str] | None = None,
-    target_columns: Sequence[str] | None = None,
-) -> SequenceData:
-    """Load .npz samples or a .csv time series, chosen by the file suffix.
+    target_columns: Sequence[str] | Sequence[int] | None = None,
+    *,
+    trusted: bool = False,
+) -> SequenceData | SeriesWindows:
+    """Load .npz samples, a .csv time series or an .npy series, chosen by the file suffix.
 
-    window, horizon, columns and target_columns apply to CSV only; passing them (or a horizon
-    other than 1) for .npz is an error rather than being silently ignored.
+    window, horizon, columns and target_columns cut a series into windows; passing them (or a
+    horizon other than 1) for .npz is an error rather than being silently ignored. A CSV's
+    target columns are names, an .npy's are indices. An .npy series is memory-mapped and its
+    windows are cut when a batch asks for them (`model.windows`); its values are checked unless
+    `trusted`.
     """
     suffix = Path(path).suffix.lower()
     if suffix == ".npz":
         for name, value in (("window", window), ("columns", columns)):
             if value is not None:
-                raise InvalidInput(f"{name} applies to CSV files only, not .npz", (name,))
+                raise InvalidInput(f"{name} applies to a series (.csv, .npy), not .npz", (name,))
         if target_columns is not None:
-            raise InvalidInput("target_columns applies to CSV files only", ("target_columns",))
+            raise InvalidInput(
+                "target_columns applies to a series (.csv, .npy)", ("target_columns",)
+            )
         if horizon != 1:
-            raise InvalidInput("horizon applies to CSV files only, not .npz", ("horizon",))
+            raise InvalidInput("horizon applies to a series (.csv, .npy), not .npz", ("horizon",))
         return load_npz(path)
+    if suffix not in (".csv", ".npy"):
+        raise InvalidInput(
+            f"{path}: unsupported file type '{suffix}'; use .npz, .csv or .npy", ("path",)
+        )
+    if window is None:
+        raise InvalidInput("window is required to cut a series into samples", ("window",))
     if suffix == ".csv":
-        if window is None:
-            raise InvalidInput("window is required to cut a CSV series into samples", ("window",))
-        return load_csv(path, window, horizon, columns, target_columns)
-    raise InvalidInput(f"{path}: unsupported file type '{suffix}'; use .npz or .csv", ("path",))
+        if target_columns is not None and not all(isinstance(n, str) for n in target_columns):
+            raise InvalidInput("target_columns of a CSV are column names", ("target_columns",))
+        return load_csv(path, window, horizon, columns, target_columns)  # type: ignore[arg-type]
+    if columns is not None:
+        raise InvalidInput("columns names CSV columns; an .npy series is used whole", ("columns",))
+    if target_columns is not None and not all(isinstance(n, int) for n in target_columns):
+        raise InvalidInput("target_columns of an .npy series are indices", ("target_columns",))
+    from model.windows import SeriesWindows  # it builds on this module
+
+    targets: Sequence[int] | None = target_columns  # type: ignore[assignment]
+    return SeriesWindows.open(Path(path), window, horizon, targets, trusted=trusted)
 
 
 # --- splitting -----------------------------------------------------------------------------
 
 
-def split(
-    data: SequenceData, validation_split: float, seed: int
-) -> tuple[SequenceData, SequenceData]:
+def split(data: AnySamples, validation_split: float, seed: int) -> tuple[AnySamples, AnySamples]:
     """Random split by samples, reproducible by seed: returns (train, val).
 
     Use it for independent samples (e.g. one sequence per sample from .npz). Do not use it for
@@ -232,14 +292,12 @@ def split(
     order = np.random.default_rng(seed).permutation(len(data))
     # Sorting keeps each part in the original sample order, which makes them easier to read.
     return (
-        _subset(data, np.sort(order[n_val:]), "train"),
-        _subset(data, np.sort(order[:n_val]), "validation"),
+        data.subset(np.sort(order[n_val:]), "train"),
+        data.subset(np.sort(order[:n_val]), "validation"),
     )
 
 
-def chronological_split(
-    data: SequenceData, validation_split: float
-) -> tuple[SequenceData, SequenceData]:
+def chronological_split(data: AnySamples, validation_split: float) -> tuple[AnySamples, AnySamples]:
     """Split off the last fraction of samples as validation: returns (train, val).
 
     Right for sliding windows over a time series: validation then lies after training in time,
@@ -248,8 +306,8 @@ def chronological_split(
     n_val = _validation_count(len(data), validation_split)
     cut = len(data) - n_val
     return (
-        _subset(data, np.arange(cut), "train"),
-        _subset(data, np.arange(cut, len(data)), "validation"),
+        data.subset(np.arange(cut), "train"),
+        data.subset(np.arange(cut, len(data)), "validation"),
     )
 
 
@@ -262,10 +320,6 @@ def _validation_count(n: int, validation_split: float) -> int:
         raise InvalidInput(f"need at least 2 samples to split, got {n}", ("inputs",))
     # Round to the nearest count, but keep at least one sample on each side.
     return min(max(round(n * float(validation_split)), 1), n - 1)
-
-
-def _subset(data: SequenceData, index: npt.NDArray[np.intp], part: str) -> SequenceData:
-    return SequenceData(data.inputs[index], data.targets[index], f"{data.source} ({part})")
 
 
 # --- validation helpers --------------------------------------------------------------------
@@ -348,12 +402,12 @@ def _where(loc: Location) -> str:
     return f"{name}[{', '.join(str(i) for i in index)}]" if index else str(name)
 
 
-def _check_positive_int(value: object, name: str) -> None:
+def check_positive_int(value: object, name: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidInput(f"{name} must be a positive integer, got {value!r}", (name,))
 
 
-def _check_target_indices(target_columns: Sequence[int] | None, features: int) -> list[int]:
+def check_target_indices(target_columns: Sequence[int] | None, features: int) -> list[int]:
     if target_columns is None:
         return [features - 1]
     chosen = list(target_columns)

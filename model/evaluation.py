@@ -9,26 +9,24 @@ from typing import Any
 import numpy as np
 
 from model.config import LSTMConfig
-from model.data import SequenceData
+from model.data import Samples
 from model.inference import Predictor
 
 _CHUNK = 1024  # sequences per model call: bounds memory on large validation sets
 
 
-def validation_mse(predictor: Predictor, data: SequenceData) -> float:
+def validation_mse(predictor: Predictor, data: Samples) -> float:
     """Mean over samples and outputs of (prediction - target)^2, in user units."""
-    total = 0.0
-    steps = data.inputs.shape[1]
-    for start in range(0, len(data), _CHUNK):
-        x = data.inputs[start : start + _CHUNK]  # (B, T, F), every sequence T steps long
-        lengths = np.full(x.shape[0], steps, dtype=np.int64)
-        predictions = predictor.predict(x, lengths).predictions.astype(np.float64)  # (B, O)
-        errors = predictions - data.targets[start : start + _CHUNK].astype(np.float64)
-        total += float(np.sum(errors**2))
-    return total / data.targets.size
+    total, count = 0.0, 0
+    for inputs, targets in data.chunks(_CHUNK):  # (B, T, F), every sequence T steps long
+        lengths = np.full(inputs.shape[0], inputs.shape[1], dtype=np.int64)
+        predictions = predictor.predict(inputs, lengths).predictions.astype(np.float64)  # (B, O)
+        total += float(np.sum((predictions - targets.astype(np.float64)) ** 2))
+        count += targets.size
+    return total / count
 
 
-def misfit(config: LSTMConfig, data: SequenceData) -> str | None:
+def misfit(config: LSTMConfig, data: Samples) -> str | None:
     """Why a model cannot be compared on `data` (other input or output size), or None."""
     summary = data.summary()
     for name in ("input_size", "output_size"):
@@ -37,7 +35,7 @@ def misfit(config: LSTMConfig, data: SequenceData) -> str | None:
     return None
 
 
-def baseline(version: str | None, predictor: Predictor | None, val: SequenceData) -> dict[str, Any]:
+def baseline(version: str | None, predictor: Predictor | None, val: Samples) -> dict[str, Any]:
     """The active version's score on the validation data, or why it has none."""
     if version is None or predictor is None:
         return {"version": None, "val_mse": None, "reason": "no version was active"}

@@ -7,6 +7,7 @@ import os
 import secrets
 import shutil
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -14,13 +15,21 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int | No
     """Write to a temporary name in the same directory, fsync, rename over `path`, fsync the
     directory so the rename itself survives a power cut. The file's mode is `mode`, else what
     the process's umask gives a new file (the server sets 077: owner only)."""
+    atomic_write_chunks(path, [data], mode)
+
+
+def atomic_write_chunks(
+    path: str | os.PathLike[str], chunks: Iterable[bytes], mode: int | None = None
+) -> None:
+    """`atomic_write_bytes` of content that arrives in pieces (a file larger than memory)."""
     target = Path(path)
     make_directories(target.parent)
     tmp_path = target.parent / f".{target.name}.{secrets.token_hex(8)}.tmp"
     fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
     try:
         with os.fdopen(fd, "wb") as tmp:
-            tmp.write(data)
+            for chunk in chunks:
+                tmp.write(chunk)
             tmp.flush()
             os.fsync(tmp.fileno())
         if mode is not None:

@@ -143,6 +143,38 @@ def read_npy(stream: IO[bytes], size: int, budget: Budget, name: str) -> np.ndar
     return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran_order else "C")
 
 
+@dataclass(frozen=True)
+class NpyLayout:
+    """Where an .npy file on disk keeps its array: what np.memmap needs to map it."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
+    offset: int  # bytes of magic and header before the data
+
+
+def npy_layout(path: Path) -> NpyLayout:
+    """The header of an .npy file on disk, checked as `read_npy` checks one, without reading the
+    data: the file must be exactly as long as its header says, in C order (a series is read by
+    rows, so a Fortran-order file would read every column for one row)."""
+    name = path.name
+    size = path.stat().st_size
+    with path.open("rb") as stream:
+        reader = _Counted(stream, Budget(), name)
+        shape, fortran_order, dtype = _header(reader)
+    if fortran_order and len(shape) > 1:
+        raise UnreadableFile(
+            f"{name}: the array is in Fortran order; save it in C order "
+            "(np.save(path, np.ascontiguousarray(array)))"
+        )
+    nbytes = math.prod(shape) * dtype.itemsize  # Python ints: no wrap-around
+    if reader.count + nbytes != size:
+        raise UnreadableFile(
+            f"{name}: {size} bytes, but its header's shape {_text(shape)} of {dtype} needs "
+            f"{reader.count + nbytes}"
+        )
+    return NpyLayout(shape, dtype, reader.count)
+
+
 def read_npz(
     file: bytes | Path, budget: Budget, wanted: Collection[str], *, others: bool = True
 ) -> Npz:

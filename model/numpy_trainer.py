@@ -19,7 +19,7 @@ import numpy as np
 
 from model.checkpoint import Checkpoint
 from model.config import LSTMConfig
-from model.data import SequenceData
+from model.data import Samples
 from model.errors import InvalidInput, TrainingCancelled
 from model.numpy_lstm import Params, forward, init_params, loss_and_grads, mse_loss, predict
 from model.train_loop import (
@@ -105,26 +105,30 @@ def evaluate(params: Params, x: np.ndarray, y: np.ndarray) -> float:
 
 def train_numpy(
     config: LSTMConfig,
-    data: SequenceData,
+    data: Samples,
     params: TrainParams,
     on_progress: ProgressCallback | None = None,
     should_stop: StopHook | None = None,
     init_from: Checkpoint | None = None,
     checkpointing: Checkpointing | None = None,
     device: str = "cpu",
+    data_workers: int = 0,
 ) -> TrainResult:
     """Train on `data` with NumPy alone; the same contract as `model.torch_trainer.train`,
     except resume points: the NumPy engine is the reference for the arithmetic, and a run that
     needs to survive its process trains with torch (InvalidInput when `checkpointing` asks).
 
     `params.num_threads` is not applied: NumPy's BLAS threads are set by its environment
-    (OMP_NUM_THREADS / OPENBLAS_NUM_THREADS) before NumPy is imported.
+    (OMP_NUM_THREADS / OPENBLAS_NUM_THREADS) before NumPy is imported. The NumPy engine trains
+    in memory: a series on disk (`model.windows`) has all its windows read in first, so it
+    has no `data_workers` to start.
     """
     if device != "cpu":
         raise InvalidInput("the NumPy engine runs on the CPU: device cpu, or use torch")
     if checkpointing is not None and (checkpointing.save or checkpointing.resume_from):
         raise InvalidInput("the NumPy engine does not save or resume training state: use torch")
     rng = np.random.default_rng(params.seed)
+    data = data.in_memory()
     prepared = prepare(config, data, params, init_from)
     weights = (
         {key: value.astype(DTYPE) for key, value in init_from.tensors.items()}

@@ -3,6 +3,7 @@ checkpoint, so users send and receive values in their own units."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,23 @@ class Scaler:
         flat = np.asarray(values, dtype=np.float64).reshape(-1, values.shape[-1])
         std = flat.std(axis=0)
         return cls(flat.mean(axis=0), np.where(std < _MIN_STD, 1.0, std))
+
+    @classmethod
+    def fit_chunks(cls, chunks: Callable[[], Iterable[np.ndarray]]) -> Scaler:
+        """`fit` over values that arrive in chunks of shape (..., D), each iteration of
+        `chunks()` yielding them all: two passes, the mean and then the spread about it, as
+        numpy's std computes them, in float64."""
+        count, total = 0, 0.0
+        for chunk in chunks():
+            flat = np.asarray(chunk, dtype=np.float64).reshape(-1, chunk.shape[-1])
+            count, total = count + flat.shape[0], total + flat.sum(axis=0)
+        mean = np.asarray(total) / count
+        spread = 0.0
+        for chunk in chunks():
+            flat = np.asarray(chunk, dtype=np.float64).reshape(-1, chunk.shape[-1])
+            spread = spread + ((flat - mean) ** 2).sum(axis=0)
+        std = np.sqrt(np.asarray(spread) / count)
+        return cls(mean, np.where(std < _MIN_STD, 1.0, std))
 
     @property
     def size(self) -> int:

@@ -12,21 +12,24 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Iterator
 from dataclasses import asdict
 
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, Dataset
 
 from model.checkpoint import Checkpoint
 from model.config import LSTMConfig
-from model.data import SequenceData
+from model.data import Samples, SequenceData
 from model.distributed import Group, current_group
 from model.errors import InvalidInput, TrainingCancelled
 from model.lstm import LSTMModel
 from model.torch_predictor import build_model
 from model.train_loop import (
     EpochLoop,
+    Prepared,
     ProgressCallback,
     StopHook,
     TrainParams,
@@ -58,18 +61,23 @@ def sequence_loss(
 
 def train_torch(
     config: LSTMConfig,
-    data: SequenceData,
+    data: Samples,
     params: TrainParams,
     on_progress: ProgressCallback | None = None,
     should_stop: StopHook | None = None,
     init_from: Checkpoint | None = None,
     checkpointing: Checkpointing | None = None,
     device: str = "cpu",
+    data_workers: int = 1,
 ) -> TrainResult:
     """Train on `data` and return the best weights as a checkpoint with fitted scaling.
 
     `device`: "cpu", "cuda" (InvalidInput without one) or "auto" (CUDA when present); the data
     set moves to it whole, and the checkpoint comes back on the CPU.
+
+    A series on disk (`model.windows.SeriesWindows`) is never read whole: `data_workers`
+    DataLoader processes cut and scale each batch's windows while the model trains on the last
+    (0: in this process). The weights are those of the same data in memory.
 
     `init_from` fine-tunes: its weights and scaling are the starting point, and its config wins.
     `checkpointing` saves resume points and resumes from one: the weights then equal a run that
@@ -84,11 +92,10 @@ def train_torch(
     prepared = prepare(config, data, params, init_from)
     model = build_model(init_from).train() if init_from else LSTMModel(prepared.config)
     model = model.to(target)
-    x, y = (torch.from_numpy(a).to(target) for a in prepared.scaled(prepared.train_set))
-    val = (
-        None
-        if prepared.val_set is None
-        else tuple(torch.from_numpy(a).to(target) for a in prepared.scaled(prepared.val_set))
+    samples = (
+        InMemory(prepared, target)
+        if isinstance(prepared.train_set, SequenceData)
+        else Streamed(prepared, target, data_workers)
     )
     optimizer = torch.optim.Adam(model.parameters(), lr=params.learning_rate)
     generator = torch.Generator().manual_seed(params.seed)
@@ -101,24 +108,26 @@ def train_torch(
         """One pass over shuffled minibatches; the sample-weighted mean train loss (over every
         rank's rows)."""
         model.train()
-        order = torch.randperm(x.shape[0], generator=generator)  # the same on every rank
+        order = torch.randperm(len(prepared.train_set), generator=generator)  # same on all ranks
+        batches = [order[start : start + params.batch_size]
+                   for start in range(0, len(order), params.batch_size)]  # fmt: skip
         total = 0.0
-        for start in range(0, x.shape[0], params.batch_size):
+        for rows, (x, y) in zip(
+            batches, samples.epoch([group.share(b) for b in batches]), strict=True
+        ):
             if stop():
                 raise TrainingCancelled("training was stopped")
-            rows = order[start : start + params.batch_size]
-            mine = group.share(rows)
-            loss = _weighted_loss(trained, x, y, mine, len(rows), group.size, params.tbptt)
-            optimizer.zero_grad(set_to_none=True)
+            loss = _weighted_loss(trained, x, y, len(rows), group.size, params.tbptt)
+            optimizer.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]
             if params.clip_grad_norm is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), params.clip_grad_norm)
             optimizer.step()
             total += float(loss.detach()) * len(rows) / group.size
-        return group.total(total) / x.shape[0]
+        return group.total(total) / len(order)
 
     def evaluate() -> float | None:
-        return None if val is None else _mse(model, *val)
+        return samples.val_mse(model)
 
     # Rank 0 alone reports and saves: the others hold the same numbers.
     report = on_progress if group.leader else None
@@ -218,19 +227,89 @@ def _weighted_loss(
     trained: nn.Module,
     x: torch.Tensor,
     y: torch.Tensor,
-    mine: torch.Tensor,
     batch_rows: int,
     ranks: int,
     tbptt: int | None,
 ) -> torch.Tensor:
-    """This rank's mean loss weighted by its share of the batch: DDP's average over the ranks
-    is then the whole batch's mean loss (alone: the mean loss itself). A rank without rows in
-    a last, short batch still takes part in the all-reduce, with a zero loss."""
-    if len(mine) == 0:
+    """This rank's mean loss over its rows `x` (B, T, F) and `y` (B, O), weighted by its share
+    of the batch: DDP's average over the ranks is then the whole batch's mean loss (alone: the
+    mean loss itself). A rank without rows in a last, short batch still takes part in the
+    all-reduce, with a zero loss."""
+    if x.shape[0] == 0:
         zero = torch.zeros((), device=x.device)
         return sum((p.sum() * 0.0 for p in trained.parameters()), zero)
-    loss = sequence_loss(trained, x[mine], y[mine], tbptt)  # type: ignore[arg-type]
-    return loss * (len(mine) * ranks / batch_rows)
+    loss = sequence_loss(trained, x, y, tbptt)  # type: ignore[arg-type]
+    return loss * (x.shape[0] * ranks / batch_rows)
+
+
+class InMemory:
+    """The data as tensors on the device, converted once; a batch is an index into them."""
+
+    def __init__(self, prepared: Prepared, device: torch.device) -> None:
+        self.x, self.y = _tensors(prepared.scaled(prepared.train_set), device)
+        val = prepared.val_set
+        self.val = None if val is None else _tensors(prepared.scaled(val), device)
+
+    def epoch(self, shares: list[torch.Tensor]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """This rank's rows of each batch: (B, T, F) inputs, (B, O) targets."""
+        for rows in shares:
+            yield self.x[rows], self.y[rows]
+
+    def val_mse(self, model: LSTMModel) -> float | None:
+        return None if self.val is None else _mse(model, *self.val)
+
+
+class Streamed:
+    """Windows cut from a series on disk and scaled by `workers` DataLoader processes, a batch
+    or two ahead of the model; the whole set is never in memory."""
+
+    def __init__(self, prepared: Prepared, device: torch.device, workers: int) -> None:
+        self.prepared, self.device, self.workers = prepared, device, workers
+
+    def epoch(self, shares: list[torch.Tensor]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        batches = _ScaledBatches(self.prepared, shares)
+        # batch_size None: the data set hands out whole batches, in order (batch k is item k).
+        loader = DataLoader(batches, batch_size=None, num_workers=self.workers)
+        for x, y in loader:
+            yield x.to(self.device), y.to(self.device)
+
+    def val_mse(self, model: LSTMModel) -> float | None:
+        """The mean over the validation samples, a chunk at a time."""
+        if self.prepared.val_set is None:
+            return None
+        model.eval()
+        total, count = 0.0, 0
+        with torch.no_grad():
+            for inputs, targets in self.prepared.val_set.chunks(EVALUATION_CHUNK):
+                x, y = _tensors(self.prepared.scaled_batch(inputs, targets), self.device)
+                total += float(((model(x).predictions - y) ** 2).sum())
+                count += y.numel()
+        return total / count
+
+
+EVALUATION_CHUNK = 1024  # validation samples a forward pass takes at once, data on disk
+
+
+class _ScaledBatches(Dataset[tuple[torch.Tensor, torch.Tensor]]):
+    """Item k: batch k of an epoch (this rank's rows), read from disk and scaled."""
+
+    def __init__(self, prepared: Prepared, shares: list[torch.Tensor]) -> None:
+        self.prepared, self.shares = prepared, shares
+
+    def __len__(self) -> int:
+        return len(self.shares)
+
+    def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        inputs, targets = self.prepared.train_set.batch(self.shares[k].numpy())
+        x, y = self.prepared.scaled_batch(inputs, targets)
+        return torch.from_numpy(x), torch.from_numpy(y)
+
+
+def _tensors(
+    arrays: tuple[np.ndarray, np.ndarray], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    inputs, targets = arrays
+    return torch.from_numpy(inputs).to(device), torch.from_numpy(targets).to(device)
 
 
 @torch.no_grad()

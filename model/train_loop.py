@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
@@ -16,7 +16,7 @@ from annotated_types import Interval
 
 from model.checkpoint import Checkpoint
 from model.config import LSTMConfig
-from model.data import SequenceData, chronological_split, split
+from model.data import Samples, SequenceData, chronological_split, split
 from model.errors import InvalidInput, TrainingFailed
 from model.intervals import within
 from model.scaling import Scaler
@@ -84,28 +84,51 @@ class Prepared:
     """A run's starting point: the split, its scaling, and the weights to start from."""
 
     config: LSTMConfig
-    train_set: SequenceData
-    val_set: SequenceData | None
+    train_set: Samples
+    val_set: Samples | None
     input_scaler: Scaler
     target_scaler: Scaler
     init_from: Checkpoint | None
 
-    def scaled(self, data: SequenceData) -> tuple[np.ndarray, np.ndarray]:
-        """(N, T, F) inputs and (N, O) targets in model units, float32."""
-        return self.input_scaler.transform(data.inputs), self.target_scaler.transform(data.targets)
+    def scaled(self, data: Samples) -> tuple[np.ndarray, np.ndarray]:
+        """(N, T, F) inputs and (N, O) targets in model units, float32, all in memory."""
+        samples = data.in_memory()
+        return self.scaled_batch(samples.inputs, samples.targets)
+
+    def scaled_batch(
+        self, inputs: np.ndarray, targets: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return self.input_scaler.transform(inputs), self.target_scaler.transform(targets)
+
+
+SCALING_CHUNK = 4096  # samples read at once to fit scaling on data that stays on disk
 
 
 def prepare(
-    config: LSTMConfig, data: SequenceData, params: TrainParams, init_from: Checkpoint | None
+    config: LSTMConfig, data: Samples, params: TrainParams, init_from: Checkpoint | None
 ) -> Prepared:
     """Split, then fit scaling on the training part; fine-tuning keeps the base model's config
     and scaling, since its weights only make sense in those units."""
+    check_sizes(config if init_from is None else init_from.config, data)
     train_set, val_set = split_data(data, params)
     if init_from is not None:
         config = init_from.config
         input_scaler, target_scaler = init_from.input_scaler, init_from.target_scaler
-    else:
+    elif isinstance(train_set, SequenceData):
         input_scaler, target_scaler = Scaler.fit(train_set.inputs), Scaler.fit(train_set.targets)
+    else:  # on disk: a chunk of samples at a time
+        input_scaler = Scaler.fit_chunks(lambda: _part(train_set, 0))
+        target_scaler = Scaler.fit_chunks(lambda: _part(train_set, 1))
+    return Prepared(config, train_set, val_set, input_scaler, target_scaler, init_from)
+
+
+def _part(data: Samples, which: int) -> Iterator[np.ndarray]:
+    """The inputs (0) or the targets (1) of every sample, a chunk at a time."""
+    return (chunk[which] for chunk in data.chunks(SCALING_CHUNK))
+
+
+def check_sizes(config: LSTMConfig, data: Samples) -> None:
+    """The data's input and output sizes are the model's."""
     summary = data.summary()
     for name in ("input_size", "output_size"):
         if summary[name] != getattr(config, name):
@@ -113,10 +136,9 @@ def prepare(
                 f"the data has {name} {summary[name]} but the model has {getattr(config, name)}",
                 ("data",),
             )
-    return Prepared(config, train_set, val_set, input_scaler, target_scaler, init_from)
 
 
-def split_data(data: SequenceData, params: TrainParams) -> tuple[SequenceData, SequenceData | None]:
+def split_data(data: Samples, params: TrainParams) -> tuple[Samples, Samples | None]:
     """The (train, validation) split of a run; validation is None when the split is 0."""
     if params.validation_split == 0.0:
         return data, None
@@ -187,7 +209,7 @@ class EpochLoop(Generic[Weights]):
         return patience is not None and epoch - self.best_epoch >= patience
 
     def result(
-        self, prepared: Prepared, data: SequenceData, tensors: dict[str, np.ndarray], engine: str
+        self, prepared: Prepared, data: Samples, tensors: dict[str, np.ndarray], engine: str
     ) -> TrainResult:
         """The best weights as a checkpoint whose metadata summarises the run."""
         best = self.history[self.best_epoch - 1]

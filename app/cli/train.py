@@ -10,13 +10,14 @@ import sys
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 from tqdm import tqdm
 
 from app.cli import Subparsers
 from model.backends import BACKENDS, trainer
 from model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from model.config import DEFAULT_DROPOUT, DEFAULT_HIDDEN_SIZE, DEFAULT_NUM_LAYERS, LSTMConfig
-from model.data import SequenceData, load_data
+from model.data import Samples, load_data
 from model.distributed import follower, join_group, launched_by_torchrun, leave_group
 from model.errors import InvalidInput
 from model.train_loop import DEFAULT_PARAMS as DEFAULTS
@@ -31,15 +32,27 @@ def add_parser(commands: Subparsers) -> None:
     parser = commands.add_parser(
         "train",
         help="train a model on a .npz or .csv file",
-        description="Train an LSTM on DATA (.npz with inputs/targets, or a CSV time series "
-        "cut into sliding windows) and write a .safetensors checkpoint.",
+        description="Train an LSTM on DATA (.npz with inputs/targets, or a time series cut "
+        "into sliding windows: a CSV, or an .npy array that is memory-mapped) and write a "
+        ".safetensors checkpoint.",
     )
-    parser.add_argument("data", type=Path, help=".npz (inputs, targets) or .csv time series")
-    csv = parser.add_argument_group("CSV time series")
-    csv.add_argument("--window", type=int, help="steps per input window (required for CSV)")
+    parser.add_argument(
+        "data", type=Path, help=".npz (inputs, targets), .csv or .npy (rows, F) time series"
+    )
+    csv = parser.add_argument_group("time series (.csv, .npy)")
+    csv.add_argument("--window", type=int, help="steps per input window (required)")
     csv.add_argument("--horizon", type=int, default=1, help="steps ahead to predict (1)")
-    csv.add_argument("--columns", help="comma-separated feature columns (default: all numeric)")
-    csv.add_argument("--target-columns", help="comma-separated target columns (default: last)")
+    csv.add_argument("--columns", help="comma-separated CSV feature columns (default: all numeric)")
+    csv.add_argument(
+        "--target-columns",
+        help="comma-separated target columns: names for CSV, indices for .npy (default: last)",
+    )
+    csv.add_argument(
+        "--data-workers",
+        type=int,
+        default=1,
+        help="processes that cut an .npy series' windows while the model trains (1; 0: none)",
+    )
     arch = parser.add_argument_group("architecture")
     arch.add_argument("--hidden-size", type=int, default=DEFAULT_HIDDEN_SIZE)
     arch.add_argument("--num-layers", type=int, default=DEFAULT_NUM_LAYERS)
@@ -54,7 +67,7 @@ def add_parser(commands: Subparsers) -> None:
     hp.add_argument(
         "--validation-mode",
         choices=["random", "last"],
-        help="how to pick validation samples (default: last for CSV, random for .npz)",
+        help="how to pick validation samples (default: last for a series, random for .npz)",
     )
     hp.add_argument(
         "--patience",
@@ -152,11 +165,12 @@ def train_from_args(args: argparse.Namespace) -> Checkpoint:
     data = _load(args)
     params = _params(args)
     init = load_checkpoint(args.init_from) if args.init_from else None
+    summary = data.summary()
     config = LSTMConfig(
-        input_size=data.inputs.shape[2],
+        input_size=summary["input_size"],
         hidden_size=args.hidden_size,
         num_layers=args.num_layers,
-        output_size=data.targets.shape[1],
+        output_size=summary["output_size"],
         dropout=args.dropout,
     )
     # One progress bar for a torchrun group: rank 0's.
@@ -170,7 +184,21 @@ def train_from_args(args: argparse.Namespace) -> Checkpoint:
         if checkpointing.resume_from is not None:
             bar.update(checkpointing.resume_from.epoch)
         train = trainer(args.backend)  # imports torch for the torch backend
-        result = train(config, data, params, report, None, init, checkpointing, device=args.device)
+        if args.backend == "numpy" and args.data.suffix.lower() == ".npy":
+            print("note: the NumPy engine trains in memory: every window of the .npy series "
+                  "is read into memory first (the torch engine reads them per batch)",
+                  file=sys.stderr)  # fmt: skip
+        result = train(
+            config,
+            data,
+            params,
+            report,
+            None,
+            init,
+            checkpointing,
+            device=args.device,
+            data_workers=args.data_workers,
+        )
         return result.checkpoint
 
 
@@ -181,25 +209,32 @@ def _checkpointing(args: argparse.Namespace) -> Checkpointing:
     return Checkpointing(save, args.checkpoint_every, resume_from)
 
 
-def _load(args: argparse.Namespace) -> SequenceData:
-    data = load_data(
+def _load(args: argparse.Namespace) -> Samples:
+    targets: list[str] | list[int] | None = _names(args.target_columns)
+    if targets is not None and args.data.suffix.lower() == ".npy":
+        try:
+            targets = [int(name) for name in targets]
+        except ValueError:
+            raise InvalidInput(
+                "--target-columns of an .npy series are column indices, e.g. 0,3",
+                ("target_columns",),
+            ) from None
+    data: Samples = load_data(
         args.data,
         window=args.window,
         horizon=args.horizon,
         columns=_names(args.columns),
-        target_columns=_names(args.target_columns),
+        target_columns=targets,
     )
     if args.dry_run:
-        data = SequenceData(
-            data.inputs[:_DRY_RUN_SAMPLES], data.targets[:_DRY_RUN_SAMPLES], data.source
-        )
+        data = data.subset(np.arange(min(_DRY_RUN_SAMPLES, len(data))), "dry run")
     return data
 
 
 def _params(args: argparse.Namespace) -> TrainParams:
-    # Sliding windows over one series overlap, so only a time-ordered split avoids leakage.
+    # Windows over one series (.csv, .npy) overlap: only a time-ordered split avoids leakage.
     mode: Literal["random", "last"] = args.validation_mode or (
-        "last" if args.data.suffix == ".csv" else "random"
+        "last" if args.data.suffix.lower() in (".csv", ".npy") else "random"
     )
     return TrainParams(
         epochs=_DRY_RUN_EPOCHS if args.dry_run else args.epochs,

@@ -1,12 +1,17 @@
-"""Uploaded data sets: `<data_dir>/datasets/<id>/data.npz` or `data.csv` (on PostgreSQL: in the
-database, cached there), validated before they are registered in the `datasets` table, so a
-training request can name one by id.
+"""Uploaded data sets: `<data_dir>/datasets/<id>/data.npz`, `data.csv` or `data.npy` (on
+PostgreSQL: in the database, cached there), validated before they are registered in the
+`datasets` table, so a training request can name one by id.
 
-An .npz file is read as a predict body is (model/npy.py): each array's header is checked before
-its data is read, and the bytes it unpacks into are counted as they arrive, so a small
-compressed file that would unpack into gigabytes is refused with 413 instead of filling the
-memory. A CSV streams through model/data.py's reader, its columns and numbers bounded as it is
-read.
+An upload streams to the disk as it arrives (`DatasetUpload`), a chunk at a time: the server
+never holds the whole file, so an .npy series larger than its memory can be uploaded, and
+trained on memory-mapped (model/windows.py).
+
+An .npy series has its header checked and its values checked finite a few megabytes at a time;
+it stays on disk as it is. An .npz file is read as a predict body is (model/npy.py): each
+array's header is checked before its data is read, and the bytes it unpacks into are counted as
+they arrive, so a small compressed file that would unpack into gigabytes is refused with 413
+instead of filling the memory. A CSV streams through model/data.py's reader, its columns and
+numbers bounded as it is read.
 
 The store keeps at most a quota of data sets, by count and by bytes (409 past it), checked with
 the insert in one transaction so concurrent uploads cannot both take the last place. A full disk
@@ -18,6 +23,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -32,10 +38,11 @@ from app.core.errors import DatasetQuotaExceeded, InsufficientStorage, LimitExce
 from app.protocol.v1.binary_body import file_errors
 from model.data import load_npz, read_csv_series
 from model.errors import DataTooLarge, InvalidInput
-from model.files import atomic_write_bytes, fsync_directory, remove_stale_directories
-from model.npy import Budget
+from model.files import fsync_directory, make_directories, remove_stale_directories
+from model.npy import Budget, npy_layout
+from model.windows import check_finite
 
-DatasetFormat = Literal["npz", "csv"]
+DatasetFormat = Literal["npz", "csv", "npy"]
 
 # An upload directory without a row is removed at start-up once it is this old: younger, it may
 # be another server process's upload in progress.
@@ -84,47 +91,45 @@ class DatasetStore:
     def all(self) -> list[Dataset]:
         return self._select("ORDER BY seq DESC", ())
 
+    def begin(self, kind: DatasetFormat, declared_bytes: int = 0) -> DatasetUpload:
+        """A new data set's file, to write the upload into as it arrives; DatasetQuotaExceeded
+        (409) before any of it is read when the store holds as many data sets as it keeps, or
+        when the size the request declares would not fit."""
+        with self.db.connect() as db:
+            self._check_quota(db, declared_bytes)
+        return DatasetUpload(self.data_dir / "datasets" / uuid.uuid4().hex, kind)
+
     def add(
-        self,
-        content: bytes,
-        kind: DatasetFormat,
-        max_values: int,
-        max_bytes: int,
-        *,
-        max_columns: int,
+        self, upload: DatasetUpload, max_values: int, max_bytes: int, *, max_columns: int
     ) -> Dataset:
-        """Validate and store an upload; InvalidInput (422), InvalidBody (400), LimitExceeded
-        (413), DatasetQuotaExceeded (409) or InsufficientStorage (507) leave nothing behind.
-        An .npz may unpack into `max_bytes` and hold `max_values` numbers; a CSV may have
-        `max_columns` columns and `max_values` numbers in its numeric ones."""
-        with self.db.connect() as db:  # before the disk and the validation are spent on it
-            self._check_quota(db, len(content))
-        dataset_id, digest = uuid.uuid4().hex, hashlib.sha256(content).hexdigest()
-        directory = self.data_dir / "datasets" / dataset_id
-        path = directory / f"data.{kind}"
+        """Validate and register a whole upload; InvalidInput (422), InvalidBody (400),
+        LimitExceeded (413), DatasetQuotaExceeded (409) or InsufficientStorage (507) leave
+        nothing behind. An .npz may unpack into `max_bytes` and hold `max_values` numbers; a
+        CSV may have `max_columns` columns and `max_values` numbers in its numeric ones; an
+        .npy series `max_columns` columns (its size is the upload's, bounded as it arrives)."""
         try:
             with _full_disk_is_507("the data set was not stored"):
-                atomic_write_bytes(path, content)
-            summary = _validate(path, kind, max_values, max_bytes, max_columns)
+                path = upload.finish()
+            summary = _validate(path, upload.kind, max_values, max_bytes, max_columns)
             with _full_disk_is_507("the data set was not stored"), self.db.transaction() as db:
-                # Again under the write lock: another upload may have taken the room meanwhile.
-                self._check_quota(db, len(content))
-                self.db.store_file(db, path, digest)
+                # Under the write lock: another upload may have taken the room meanwhile.
+                self._check_quota(db, upload.size)
+                self.db.store_file(db, path, upload.sha256)
                 db.execute(
                     f"INSERT INTO datasets ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
                     (
-                        dataset_id,
+                        upload.id,
                         timestamp(),
-                        kind,
-                        len(content),
-                        digest,
+                        upload.kind,
+                        upload.size,
+                        upload.sha256,
                         json.dumps(summary),
                     ),
                 )
         except BaseException:
-            shutil.rmtree(directory, ignore_errors=True)
+            upload.discard()
             raise
-        stored = self.get(dataset_id)
+        stored = self.get(upload.id)
         assert stored is not None  # just inserted
         return stored
 
@@ -176,6 +181,44 @@ class DatasetStore:
         return Dataset(**values, path=path)
 
 
+class DatasetUpload:
+    """An upload on its way to the disk: appended to a temporary file in the data set's new
+    directory as it arrives, hashed on the way, renamed into place once it is whole."""
+
+    def __init__(self, directory: Path, kind: DatasetFormat) -> None:
+        self.id, self.kind = directory.name, kind
+        self.directory = directory
+        self.path = directory / f"data.{kind}"
+        self.size = 0
+        self._digest = hashlib.sha256()
+        with _full_disk_is_507("the data set was not stored"):
+            make_directories(directory)
+            self._file = (directory / f".data.{kind}.part").open("xb")
+
+    def write(self, chunk: bytes) -> None:
+        with _full_disk_is_507("the data set was not stored"):
+            self._file.write(chunk)
+        self._digest.update(chunk)
+        self.size += len(chunk)
+
+    @property
+    def sha256(self) -> str:
+        return self._digest.hexdigest()
+
+    def finish(self) -> Path:
+        """The whole file, synced, under its name."""
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        os.replace(self._file.name, self.path)
+        fsync_directory(self.directory)
+        return self.path
+
+    def discard(self) -> None:
+        self._file.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
 def _validate(
     path: Path, kind: DatasetFormat, max_values: int, max_bytes: int, max_columns: int
 ) -> dict[str, Any]:
@@ -183,6 +226,8 @@ def _validate(
     try:
         if kind == "csv":
             return _csv_summary(path, max_values, max_columns)
+        if kind == "npy":
+            return _npy_summary(path, max_columns)
         return _npz_summary(path, max_values, max_bytes)
     except InvalidInput as exc:
         message = exc.message.replace(str(path), "the upload")
@@ -196,6 +241,27 @@ def _npz_summary(path: Path, max_values: int, max_bytes: int) -> dict[str, Any]:
     with file_errors(("body",), path=str(path)):
         summary = load_npz(path, Budget(max_bytes, max_values)).summary()
     return {key: value for key, value in summary.items() if key != "source"}
+
+
+def _npy_summary(path: Path, max_columns: int) -> dict[str, Any]:
+    """Rows and columns of a series, (rows,) or (rows, F), every value finite as float32; at
+    most `max_columns` columns (the widest input a model may take)."""
+    with file_errors(("body",), path=path.name):  # npy_layout names the file, not its path
+        layout = npy_layout(path)
+    shape = layout.shape
+    if len(shape) not in (1, 2) or 0 in shape:
+        raise InvalidInput(
+            f"an .npy data set is a series of shape (rows,) or (rows, F), not {list(shape)}",
+            ("series",),
+        )
+    columns = 1 if len(shape) == 1 else shape[1]
+    if columns > max_columns:
+        raise LimitExceeded(
+            f"the series has {columns} columns; a model takes at most {max_columns} features",
+            ("body", "series"),
+        )
+    check_finite(path, layout)
+    return {"rows": shape[0], "features": columns, "dtype": str(layout.dtype)}
 
 
 def _csv_summary(path: Path, max_values: int, max_columns: int) -> dict[str, Any]:

@@ -18,9 +18,10 @@ from app.registry.store import ModelStore
 from app.training.datasets import Dataset, DatasetStore
 from model.checkpoint import Checkpoint
 from model.config import LSTMConfig
-from model.data import SequenceData, from_arrays, load_data, make_windows
+from model.data import Samples, SequenceData, from_arrays, load_data, make_windows
 from model.errors import InvalidInput
-from model.train_loop import TrainParams, prepare
+from model.train_loop import TrainParams, check_sizes, split_data
+from model.windows import SeriesWindows
 
 DataKind = Literal["arrays", "windows"]  # windows overlap: their default split keeps time order
 _PARAM_NAMES = {field.name for field in dataclasses.fields(TrainParams)}
@@ -28,7 +29,7 @@ _PARAM_NAMES = {field.name for field in dataclasses.fields(TrainParams)}
 
 @dataclass(frozen=True)
 class JobPlan:
-    data: SequenceData
+    data: Samples
     spec: dict[str, Any]  # model (LSTMConfig), training (TrainParams), init_from, activate
 
 
@@ -41,13 +42,14 @@ def plan_job(
     base = _base_model(request.init_from, store)
     config = _config(request, data, base)
     check_model_bounds(config, request, settings)
-    try:  # the split and the sizes, exactly as the worker will prepare them
-        prepare(config, data, params, base)
+    try:  # the sizes and the split, as the worker's `prepare` checks them (scaling can't fail)
+        check_sizes(config, data)
+        split_data(data, params)
     except InvalidInput as exc:
         part = "training" if exc.location[:1] and exc.location[0] in _PARAM_NAMES else "data"
         raise InvalidInput(exc.message, (part, *exc.location)) from exc
     training = {key: value for key, value in asdict(params).items() if key != "num_threads"}
-    spec = {
+    spec: dict[str, Any] = {
         "model": config.to_dict(),
         "training": training,
         "checkpointing": {"every": request.training.checkpoint_every},
@@ -56,6 +58,9 @@ def plan_job(
         "init_from": request.init_from,
         "activate": request.activate,
     }
+    if isinstance(data, SeriesWindows):  # trained from the data set's file, memory-mapped
+        windows = {"window": data.window, "horizon": data.horizon}
+        spec["windows"] = {**windows, "target_columns": list(data.targets_at)}
     return JobPlan(data, spec)
 
 
@@ -71,7 +76,7 @@ def located(*prefix: str | int, path: str = "", name: str = "") -> Iterator[None
 
 def build_data(
     spec: TrainData, settings: Settings, datasets: DatasetStore
-) -> tuple[SequenceData, DataKind]:
+) -> tuple[Samples, DataKind]:
     forms = {
         "inputs": spec.inputs is not None or spec.targets is not None,
         "series": spec.series is not None,
@@ -124,29 +129,38 @@ def _series(spec: TrainData, settings: Settings) -> SequenceData:
 
 def _dataset(
     spec: TrainData, settings: Settings, datasets: DatasetStore
-) -> tuple[SequenceData, DataKind]:
+) -> tuple[Samples, DataKind]:
     dataset = datasets.get(spec.dataset_id or "")
     if dataset is None:
         raise UnknownDataset(f"no data set {spec.dataset_id!r}", ("data", "dataset_id"))
+    targets = spec.target_columns
     if dataset.format == "csv":
         _check_csv_limits(spec, dataset, settings)
+        if targets is not None and not all(isinstance(name, str) for name in targets):
+            raise InvalidInput(
+                "target_columns of a CSV data set are column names", ("data", "target_columns")
+            )
+    elif dataset.format == "npy":
+        _refuse(spec, "columns", why="names CSV columns; an .npy series is used whole")
+        if targets is not None and not all(isinstance(index, int) for index in targets):
+            raise InvalidInput(
+                "target_columns of an .npy data set are column indices",
+                ("data", "target_columns"),
+            )
+        _window(spec)
     else:
-        _refuse(spec, *_WINDOWING, why="applies to CSV data sets only, not .npz")
-    targets = spec.target_columns
-    if targets is not None and not all(isinstance(name, str) for name in targets):
-        raise InvalidInput(
-            "target_columns of a CSV data set are column names", ("data", "target_columns")
-        )
+        _refuse(spec, *_WINDOWING, why="applies to a series (CSV or .npy), not .npz")
     name = f"data set {dataset.id}"
     try:
         path = datasets.local_file(dataset)
         with located("data", path=str(path), name=name):
-            data = load_data(path, spec.window, spec.horizon or 1, spec.columns, targets)  # type: ignore[arg-type]
+            data = load_data(path, spec.window, spec.horizon or 1, spec.columns, targets,  # type: ignore[arg-type]
+                             trusted=True)  # fmt: skip
     except (InvalidInput, FileNotFoundError):
         if datasets.get(dataset.id) is None:  # deleted since it was looked up: its file too
             raise UnknownDataset(f"no data set {dataset.id!r}", ("data", "dataset_id")) from None
         raise
-    kind: DataKind = "windows" if dataset.format == "csv" else "arrays"
+    kind: DataKind = "arrays" if dataset.format == "npz" else "windows"
     return dataclasses.replace(data, source=name), kind
 
 
@@ -178,8 +192,15 @@ def check_window_limits(
     _check_size(samples, samples * (window * features + n_targets), settings)
 
 
-def check_data_limits(data: SequenceData, settings: Settings) -> None:
-    _check_size(len(data), int(data.inputs.size + data.targets.size), settings)
+def check_data_limits(data: Samples, settings: Settings) -> None:
+    """Samples bound a job's time; numbers held in memory its memory, so a series trained on
+    from disk (memory-mapped) is bounded by its samples alone."""
+    if isinstance(data, SeriesWindows):
+        _check_size(len(data), 0, settings)
+        return
+    summary = data.summary()
+    values = summary["n"] * (summary["steps"] * summary["input_size"] + summary["output_size"])
+    _check_size(len(data), values, settings)
 
 
 def _check_size(samples: int, values: int, settings: Settings) -> None:
@@ -265,7 +286,7 @@ def _base_model(version: str | None, store: ModelStore) -> Checkpoint | None:
     return None if version is None else store.load(version, ("init_from",))
 
 
-def _config(request: TrainRequest, data: SequenceData, base: Checkpoint | None) -> LSTMConfig:
+def _config(request: TrainRequest, data: Samples, base: Checkpoint | None) -> LSTMConfig:
     """The architecture: the request's with the data's sizes, or the base version's."""
     summary = data.summary()
     if base is None:

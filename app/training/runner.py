@@ -70,6 +70,8 @@ async def launch_worker(job: Job, jobs: JobStore, settings: Settings) -> WorkerP
     worker = [str(jobs.data_dir.resolve()), job.id,
               "--threads", str(settings.training_threads),
               "--niceness", str(settings.training_niceness)]  # fmt: skip
+    if settings.training_memory_bytes is not None:
+        worker += ["--memory-bytes", str(settings.training_memory_bytes)]
     processes = job.spec.get("processes", 1)
     if processes == 1:
         command = ["-m", "app.training.worker", *worker, "--parent", str(os.getpid())]
@@ -204,9 +206,7 @@ class JobRunner:
         """Interrupted jobs queued again, each at most MAX_AUTOMATIC_RESUMES times (a job whose
         worker the kernel kills for memory would otherwise be resumed for ever)."""
         requeued = []
-        for job in self.jobs.in_state("interrupted"):
-            if len(job.resumes or []) >= MAX_AUTOMATIC_RESUMES:
-                continue
+        for job in self.jobs.resumable(MAX_AUTOMATIC_RESUMES):
             why = (job.error or {}).get("message", "interrupted")
             if self.jobs.requeue(job, why):
                 requeued.append(job)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +24,20 @@ import numpy as np
 from app.core.clock import timestamp
 from app.core.database import Connection, Database, open_database
 from app.core.errors import JobConflict, QueueFull
-from model.data import SequenceData, from_arrays
-from model.files import atomic_write_bytes, remove_stale_directories
+from model.data import Samples, from_arrays
+from model.files import (
+    atomic_write_bytes,
+    atomic_write_chunks,
+    make_directories,
+    remove_stale_directories,
+    sha256_of_file,
+)
+from model.windows import SeriesWindows
 
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"]
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "interrupted"})
 DATA_NAME = "data.npz"
+SERIES_NAME = "data.npy"  # a series on disk, trained on memory-mapped (spec "windows")
 LOG_NAME = "worker.log"
 RESUME_NAME = "resume.safetensors"  # the worker's last resume point (model.train_state)
 
@@ -94,16 +103,27 @@ class JobStore:
     def job_dir(self, job_id: str) -> Path:
         return self.data_dir / "jobs" / job_id
 
-    def data_path(self, job_id: str) -> Path:
-        return self.job_dir(job_id) / DATA_NAME
+    def data_path(self, job_id: str, spec: dict[str, Any]) -> Path:
+        return self.job_dir(job_id) / (SERIES_NAME if "windows" in spec else DATA_NAME)
 
-    def write_data(self, job_id: str, data: SequenceData) -> str:
+    def write_data(self, job_id: str, data: Samples) -> str:
         """The job's validated samples, written atomically before the job row exists; their
-        file's sha256."""
+        file's sha256. A series on disk is linked into the job's directory (copied where it
+        cannot be), never read into memory: the job keeps it when its data set is deleted."""
+        if isinstance(data, SeriesWindows):
+            target = self.job_dir(job_id) / SERIES_NAME
+            make_directories(target.parent)
+            try:
+                os.link(data.path, target)
+            except OSError:  # another file system, or links not allowed
+                with data.path.open("rb") as source:
+                    atomic_write_chunks(target, iter(lambda: source.read(1 << 20), b""))
+            return sha256_of_file(target)
+        samples = data.in_memory()
         buffer = io.BytesIO()
-        np.savez(buffer, inputs=data.inputs, targets=data.targets)
+        np.savez(buffer, inputs=samples.inputs, targets=samples.targets)
         content = buffer.getvalue()
-        atomic_write_bytes(self.data_path(job_id), content)
+        atomic_write_bytes(self.job_dir(job_id) / DATA_NAME, content)
         return hashlib.sha256(content).hexdigest()
 
     def resume_path(self, job_id: str) -> Path:
@@ -116,13 +136,24 @@ class JobStore:
             return None
         return self.db.local_file(self.resume_path(job.id), job.resume_sha256)
 
-    def read_data(self, job: Job) -> SequenceData:
+    def read_data(self, job: Job) -> Samples:
         """The job's samples, from this replica's disk (fetched from the database first where
-        it holds the files and another replica took the submission)."""
-        path = self.data_path(job.id)
+        it holds the files and another replica took the submission); a series on disk is
+        memory-mapped."""
+        path = self.data_path(job.id, job.spec)
         if job.data_sha256 is not None:
             path = self.db.local_file(path, job.data_sha256)
-        # Written by this service from validated arrays: a trusted file.
+        # Written by this service from validated data: a trusted file.
+        windows = job.spec.get("windows")
+        if windows is not None:
+            return SeriesWindows.open(
+                path,
+                windows["window"],
+                windows["horizon"],
+                windows["target_columns"],
+                source=job.data["source"],
+                trusted=True,
+            )
         with np.load(path, allow_pickle=False) as archive:
             return from_arrays(archive["inputs"], archive["targets"], source=job.data["source"])
 
@@ -147,6 +178,11 @@ class JobStore:
         return self._select(
             f"WHERE {' AND '.join(clauses)} ORDER BY seq DESC LIMIT ?", (*args, limit)
         )
+
+    def resumable(self, max_resumes: int) -> list[Job]:
+        """Interrupted jobs resumed fewer than `max_resumes` times, oldest first."""
+        return self._select("WHERE state = 'interrupted' AND resume_count < ? ORDER BY seq",
+                            (max_resumes,))  # fmt: skip
 
     def history(self, job_id: str) -> list[dict[str, Any]]:
         query = (
@@ -200,7 +236,7 @@ class JobStore:
                     f"{waiting} training jobs are queued or running, the most this server "
                     "takes; retry when one has finished"
                 )
-            self.db.store_file(db, self.data_path(job_id), data_sha256)
+            self.db.store_file(db, self.data_path(job_id, spec), data_sha256)
             db.execute(
                 "INSERT INTO jobs (id, state, created_at, spec, data, data_sha256) "
                 "VALUES (?, 'queued', ?, ?, ?, ?)",
@@ -310,7 +346,8 @@ class JobStore:
                 job.id,
                 "interrupted",
                 "state = 'queued', started_at = NULL, finished_at = NULL, error = NULL, "
-                "owner = NULL, lease_expires_at = NULL, resumes = ?",
+                "owner = NULL, lease_expires_at = NULL, resumes = ?, "
+                "resume_count = resume_count + 1",
                 (json.dumps(resumes),),
                 extra="AND revision = ?",
                 extra_args=(job.revision,),
@@ -366,10 +403,15 @@ class JobStore:
         """The worker wrote `resume_path(job_id)` (whose sha256 is `sha256`) after `epoch`;
         False when the job is no longer running."""
         with self.db.transaction() as db:
+            row = db.execute("SELECT resume_sha256 FROM jobs WHERE id = ?", (job_id,)).fetchone()
             self.db.store_file(db, self.resume_path(job_id), sha256)
-            return _update(
+            if not _update(
                 db, job_id, "running", "resume_epoch = ?, resume_sha256 = ?", (epoch, sha256)
-            )
+            ):
+                return False
+            if row is not None and row[0] not in (None, sha256):  # the epoch before's: replaced
+                self.db.forget_file(db, row[0], "resume_sha256")
+            return True
 
     @staticmethod
     def succeed(db: Connection, job_id: str, version: str, result: dict[str, Any]) -> None:

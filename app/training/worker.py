@@ -22,6 +22,7 @@ import contextlib
 import ctypes
 import math
 import os
+import resource
 import signal
 import sys
 import traceback
@@ -36,7 +37,7 @@ from app.training.store import Job, JobNotRunning, JobStore
 from model.backends import predictor_class, trainer
 from model.checkpoint import Checkpoint, load_checkpoint
 from model.config import LSTMConfig
-from model.data import SequenceData
+from model.data import Samples
 from model.distributed import SINGLE, Group, join_group, launched_by_torchrun, leave_group
 from model.errors import CheckpointError, InvalidInput, TrainingCancelled, TrainingFailed
 from model.evaluation import baseline, validation_mse
@@ -84,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parent", type=int, required=True, help="the server's pid")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--niceness", type=int, default=0)
+    parser.add_argument("--memory-bytes", type=int, help="RLIMIT_DATA: the heap's bound")
     args = parser.parse_args(argv)
     stop = StopFlags(args.parent)
     stop.install()
@@ -92,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_STOPPED
     os.nice(args.niceness)
     _first_to_go_when_memory_runs_out()
+    if args.memory_bytes is not None:
+        # The heap, not the address space: a data set on disk is mapped, and a mapped file's
+        # pages are the kernel's to drop, so only what the worker allocates counts.
+        resource.setrlimit(resource.RLIMIT_DATA, (args.memory_bytes, args.memory_bytes))
     if not launched_by_torchrun():
         return run_job(args.data_dir, args.job_id, args.threads, stop)
     group = join_group()
@@ -139,6 +145,10 @@ def run_job(
     except (TrainingFailed, InvalidInput, CheckpointError, ServiceError) as exc:
         if group.leader:
             jobs.end(job_id, "failed", {"code": "training_failed", "message": str(exc)})
+    except MemoryError:
+        if group.leader:
+            why = "the training process ran out of memory (TRAINING_MEMORY_BYTES)"
+            jobs.end(job_id, "failed", {"code": "training_failed", "message": why})
     except Exception as exc:  # a bug: the reason in the job, the traceback in its log
         traceback.print_exc()
         if group.size == 1:  # in a group, the launcher records it, knowing every rank's end
@@ -223,7 +233,7 @@ class ProgressWriter:
 
 
 def _metrics(
-    result: TrainResult, data: SequenceData, params: TrainParams, store: ModelStore
+    result: TrainResult, data: Samples, params: TrainParams, store: ModelStore
 ) -> dict[str, Any]:
     """The run's losses, and for if_better the validation MSE (user units) of the new model and
     of the version active now, on the job's own validation split."""

@@ -41,6 +41,25 @@ def test_train_on_a_csv_series_writes_a_checkpoint_with_scaling(
     assert 30 < checkpoint.target_scaler.mean[0] < 70  # sunspot numbers, not unit scale
 
 
+def test_train_on_an_npy_series_gives_the_model_of_the_same_csv_series(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The .npy is memory-mapped and its windows cut per batch (with a DataLoader worker);
+    the samples, and so the weights, are those of the CSV read into memory."""
+    values = np.genfromtxt(SUNSPOTS, delimiter=",", names=True)["SUNACTIVITY"]
+    np.save(tmp_path / "sun.npy", values)
+    common = ["--window", "9", "--epochs", "3", "--hidden-size", "8", "--threads", "1"]
+    from_csv, from_npy = tmp_path / "csv.safetensors", tmp_path / "npy.safetensors"
+    _run(capsys, "train", str(SUNSPOTS), "--columns", "SUNACTIVITY", *common,
+         "--out", str(from_csv))  # fmt: skip
+    summary = _run(capsys, "train", str(tmp_path / "sun.npy"), "--target-columns", "0",
+                   "--data-workers", "1", *common, "--out", str(from_npy))  # fmt: skip
+    assert summary["data"]["n"] == len(values) - 9
+    expected = load_checkpoint(from_csv).tensors
+    for key, array in load_checkpoint(from_npy).tensors.items():
+        np.testing.assert_allclose(array, expected[key], rtol=0, atol=1e-6)
+
+
 def test_train_on_npz_with_tbptt_and_dry_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

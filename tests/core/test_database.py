@@ -4,6 +4,7 @@ once, leases, and the files that replicas on a shared database fetch from it."""
 from __future__ import annotations
 
 import hashlib
+import io
 import sqlite3
 import threading
 import time
@@ -15,6 +16,7 @@ import pytest
 
 from app.core.database import DATABASE_NAME, Database, open_database
 from app.core.database.base import migrations
+from app.core.database.postgres import PART_BYTES
 from app.core.errors import StartupError
 from app.registry.store import ModelStore
 from app.training.datasets import DatasetStore
@@ -163,9 +165,34 @@ def test_files_reach_every_replica(replicas: tuple[Database, Database]) -> None:
 def test_data_sets_reach_every_replica(replicas: tuple[Database, Database]) -> None:
     stores = [DatasetStore(db.data_dir, None, db) for db in replicas]
     content = b"t,y\n" + b"".join(f"{i},{i * 0.5}\n".encode() for i in range(20))
-    dataset = stores[0].add(content, "csv", 1000, 1 << 20, max_columns=4)
+    upload = stores[0].begin("csv")
+    upload.write(content)
+    dataset = stores[0].add(upload, 1000, 1 << 20, max_columns=4)
     seen = stores[1].get(dataset.id)
     assert seen is not None and stores[1].local_file(seen).read_bytes() == content
+
+
+def test_a_file_larger_than_a_part_reaches_every_replica(
+    replicas: tuple[Database, Database],
+) -> None:
+    """On PostgreSQL a file is stored and fetched in parts of PART_BYTES, never whole in one
+    value; a series of 2.5 parts arrives intact and memory-maps on the other replica."""
+    stores = [DatasetStore(db.data_dir, None, db) for db in replicas]
+    series = np.arange(int(2.5 * PART_BYTES) // 8, dtype=np.float64).reshape(-1, 2)
+    upload = stores[0].begin("npy")
+    buffer = io.BytesIO()
+    np.save(buffer, series)
+    for start in range(0, buffer.tell(), 1 << 20):
+        upload.write(buffer.getvalue()[start : start + (1 << 20)])
+    dataset = stores[0].add(upload, 10, 1 << 30, max_columns=4)
+    assert dataset.summary == {"rows": len(series), "features": 2, "dtype": "float64"}
+    seen = stores[1].get(dataset.id)
+    assert seen is not None
+    np.testing.assert_array_equal(np.load(stores[1].local_file(seen), mmap_mode="r"), series)
+    if replicas[0].engine == "postgresql":
+        with replicas[0].connect() as db:
+            query = "SELECT COUNT(*) FROM blob_parts WHERE sha256 = ?"
+            assert db.execute(query, (dataset.sha256,)).fetchone()[0] == 3
 
 
 def test_a_resume_point_reaches_the_replica_that_resumes_the_job(
@@ -196,3 +223,23 @@ def test_a_resume_point_reaches_the_replica_that_resumes_the_job(
     point = second.resume_point(taken)
     assert point is not None and point.read_bytes() == content
     assert [e["epoch"] for e in second.history(job.id)] == [1, 2]
+
+
+def test_a_resume_point_replaces_the_one_before(replicas: tuple[Database, Database]) -> None:
+    """Each epoch's resume point replaces the last: on PostgreSQL the earlier file leaves the
+    database too, so a long job holds one resume point, not one per epoch."""
+    jobs = JobStore(replicas[0].data_dir, replicas[0])
+    queue(jobs, "b" * 32)
+    job = jobs.claim_next(OWNER, 60)
+    assert job is not None
+    digests = []
+    for epoch in (1, 2):
+        content = f"resume point after epoch {epoch}".encode()
+        jobs.resume_path(job.id).parent.mkdir(parents=True, exist_ok=True)
+        jobs.resume_path(job.id).write_bytes(content)
+        digests.append(hashlib.sha256(content).hexdigest())
+        assert jobs.record_resume_point(job.id, epoch, digests[-1])
+    if replicas[0].engine == "postgresql":
+        with replicas[0].connect() as db:
+            query = "SELECT sha256 FROM blob_parts WHERE sha256 IN (?, ?)"
+            assert [row[0] for row in db.execute(query, digests)] == [digests[1]]

@@ -269,8 +269,8 @@ def _data_is_kept(cluster: Cluster, job_id: str) -> bool:
         return (cluster.servers[0].data_dir / "jobs" / job_id / "data.npz").is_file()
     with psycopg.connect(cluster.database_url) as db:
         row = db.execute(
-            "SELECT length(content) FROM blobs JOIN jobs ON blobs.sha256 = jobs.data_sha256 "
-            "WHERE jobs.id = %s",
+            "SELECT SUM(length(content)) FROM blob_parts JOIN jobs "
+            "ON blob_parts.sha256 = jobs.data_sha256 WHERE jobs.id = %s",
             (job_id,),
         ).fetchone()
     return row is not None and row[0] > 0

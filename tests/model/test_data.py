@@ -479,7 +479,7 @@ def test_load_data_dispatches_csv(tmp_path: Path) -> None:
 
 
 def test_load_data_refuses_unknown_suffix(tmp_path: Path) -> None:
-    with _raises(r"unsupported file type '\.json'; use \.npz or \.csv", ("path",)):
+    with _raises(r"unsupported file type '\.json'; use \.npz, \.csv or \.npy", ("path",)):
         load_data(tmp_path / "data.json")
 
 
@@ -493,7 +493,7 @@ def test_load_data_needs_window_for_csv(tmp_path: Path) -> None:
     [("window", 3), ("horizon", 2), ("columns", ["x"]), ("target_columns", ["x"])],
 )
 def test_load_data_refuses_csv_options_for_npz(tmp_path: Path, option: str, value: object) -> None:
-    with _raises(f"{option} applies to CSV files only", (option,)):
+    with _raises(rf"{option} applies to a series \(\.csv, \.npy\)", (option,)):
         load_data(tmp_path / "data.npz", **{option: value})  # type: ignore[arg-type]
 
 

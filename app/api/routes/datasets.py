@@ -1,9 +1,10 @@
-"""Data sets for training: upload an .npz file or a CSV time series once, train on it by id."""
+"""Data sets for training: upload an .npz file, a CSV time series or an .npy series once, train
+on it by id. The body streams to the disk as it arrives, never held whole."""
 
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Path, Request, Response
@@ -13,27 +14,31 @@ from app.api.dependencies import DatasetsDep, ManagementAuth, SettingsDep
 from app.api.errors import responses
 from app.core.errors import UnknownDataset, UnsupportedMediaType
 from app.protocol.v1.schemas import JOB_ID_PATTERN, DatasetInfo, DatasetList
-from app.training.datasets import Dataset
+from app.training.datasets import Dataset, DatasetFormat, DatasetUpload
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
 DatasetIdPath = Annotated[str, Path(pattern=JOB_ID_PATTERN, description="the data set's id")]
 # The body is the file itself: no multipart parser needed, and the size limit applies as it
 # streams in (app/api/body_limit.py).
-_FORMATS: dict[str, Literal["npz", "csv"]] = {
+_FORMATS: dict[str, DatasetFormat] = {
     "text/csv": "csv",
     "application/x-npz": "npz",
     "application/zip": "npz",
     "application/octet-stream": "npz",
+    "application/x-npy": "npy",
 }
+WRITE_BYTES = 1 << 20  # the body is written in pieces of this size, each in a worker thread
 _UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "description": "the file: a CSV time series with a header row (text/csv), or an .npz "
-        "with arrays `inputs` (N, T, input_size) and `targets` (application/x-npz)",
+        "description": "the file: a CSV time series with a header row (text/csv), an .npz "
+        "with arrays `inputs` (N, T, input_size) and `targets` (application/x-npz), or an .npy "
+        "series of shape (rows,) or (rows, F), trained on memory-mapped (application/x-npy)",
         "content": {
             "text/csv": {"schema": {"type": "string"}},
             "application/x-npz": {"schema": {"type": "string", "format": "binary"}},
+            "application/x-npy": {"schema": {"type": "string", "format": "binary"}},
         },
     }
 }
@@ -60,24 +65,45 @@ def _info(dataset: Dataset) -> DatasetInfo:
 async def upload_dataset(
     request: Request, _: ManagementAuth, datasets: DatasetsDep, settings: SettingsDep
 ) -> JSONResponse:
-    """Upload a data set (.npz or CSV); it is validated before it is stored, within the quota."""
+    """Upload a data set (.npz, CSV or .npy); it is validated before it is stored, within the
+    quota."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     kind = _FORMATS.get(media_type)
     if kind is None:
         raise UnsupportedMediaType(
-            f"send the file as text/csv or application/x-npz, not {media_type or 'no type'}"
+            f"send the file as text/csv, application/x-npz or application/x-npy, not "
+            f"{media_type or 'no type'}"
         )
-    content = await request.body()  # read after the token check, within max_dataset_bytes
-    # A CSV may have as many columns as a model may have inputs.
+    # After the token check; the body limit (max_dataset_bytes) applies as the body arrives.
+    declared = request.headers.get("content-length", "")
+    size = int(declared) if declared.isdigit() else 0  # chunked: checked once it has arrived
+    upload = await anyio.to_thread.run_sync(datasets.begin, kind, size)
+    try:
+        await _receive(request, upload)
+    except BaseException:
+        await anyio.to_thread.run_sync(upload.discard)
+        raise
+    # A CSV, or a series, may have as many columns as a model may have inputs.
     add = partial(datasets.add, max_columns=settings.max_model_input_size)
     dataset = await anyio.to_thread.run_sync(
-        add, content, kind, settings.max_training_values, settings.max_dataset_bytes
+        add, upload, settings.max_training_values, settings.max_dataset_bytes
     )
     return JSONResponse(
         _info(dataset).model_dump(),
         status_code=201,
         headers={"Location": f"/v1/datasets/{dataset.id}"},
     )
+
+
+async def _receive(request: Request, upload: DatasetUpload) -> None:
+    """The body into the upload's file, a megabyte at a time, off the event loop."""
+    pending = bytearray()
+    async for chunk in request.stream():
+        pending += chunk
+        if len(pending) >= WRITE_BYTES:
+            await anyio.to_thread.run_sync(upload.write, bytes(pending))
+            pending.clear()
+    await anyio.to_thread.run_sync(upload.write, bytes(pending))
 
 
 @router.get("", response_model=DatasetList, responses=responses(503))

@@ -4,8 +4,8 @@
   of one host and their training workers; the files it names (checkpoints, job data, data sets)
   live in the data directory beside it.
 - PostgreSQL (`postgresql://...`): one database shared by replicas on many hosts. It also holds
-  those files, content-addressed by sha256 (`blobs`); each replica's data directory is a cache
-  of them, filled on first use.
+  those files, content-addressed by sha256, in parts (`blob_parts`); each replica's data
+  directory is a cache of them, filled on first use.
 
 The stores (models, jobs, data sets) write one SQL for both, with `?` placeholders, through
 `Connection`. The schema is versioned (`schema/<engine>/NNN_*.sql`) and migrated at start-up.

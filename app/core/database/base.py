@@ -83,6 +83,11 @@ class Database(ABC):
         it reachable from every replica."""
 
     @abstractmethod
+    def forget_file(self, db: Connection, sha256: str, column: str) -> None:
+        """Inside the transaction that stops naming it in jobs.`column`: drop the shared copy
+        of a file no job names there any more."""
+
+    @abstractmethod
     def local_file(self, path: Path, sha256: str) -> Path:
         """`path` in this replica's data directory, holding the file whose content is `sha256`
         (fetched from the database on first use where the database holds the files)."""

@@ -1,12 +1,14 @@
 """PostgreSQL, shared by replicas on many hosts: psycopg 3 with a connection pool.
 
-Besides the tables, it holds the files (`blobs`: checkpoints, job data, data sets, by sha256),
-so that replicas share nothing but the database; each replica caches them in its own data
-directory. A change of the active version is announced with NOTIFY on `ACTIVE_CHANNEL`."""
+Besides the tables, it holds the files (`blob_parts`: checkpoints, job data, data sets, resume
+points, by sha256, in parts), so that replicas share nothing but the database; each replica
+caches them in its own data directory. A change of the active version is announced with NOTIFY
+on `ACTIVE_CHANNEL`."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +20,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from app.core.database.base import Connection, Database
 from app.core.errors import BackendUnavailable, StartupError
-from model.files import atomic_write_bytes, make_directories, sha256_of_file
+from model.files import atomic_write_chunks, make_directories, sha256_of_file
 
 ACTIVE_CHANNEL = "lstm_serve_active"
 CONNECT_TIMEOUT_S = 10
@@ -26,6 +28,7 @@ POOL_SIZE = 8
 # Write transactions that check then write (quotas, the next version number) take this
 # transaction-scoped lock: one at a time across replicas, as SQLite's single writer does.
 _WRITE_LOCK = 0x6C73746D  # "lstm"
+PART_BYTES = 16 << 20  # a file's part: what one row of blob_parts holds
 
 
 class PostgresDatabase(Database):
@@ -79,21 +82,53 @@ class PostgresDatabase(Database):
                 yield Connection(db, "postgresql")
 
     def store_file(self, db: Connection, path: Path, sha256: str) -> None:
+        """A part at a time, so memory holds one part whatever the file's size; a file that is
+        there already (the same content under another name) is not read at all."""
+        if _stored(db, sha256):
+            return
+        with path.open("rb") as handle:
+            for part, content in enumerate(iter(lambda: handle.read(PART_BYTES), b"")):
+                db.execute(
+                    "INSERT INTO blob_parts (sha256, part, content) VALUES (?, ?, ?)",
+                    (sha256, part, content),
+                )
+            if handle.tell() == 0:  # an empty file still has its row
+                db.execute(
+                    "INSERT INTO blob_parts (sha256, part, content) VALUES (?, 0, ?)",
+                    (sha256, b""),
+                )
+
+    def forget_file(self, db: Connection, sha256: str, column: str) -> None:
+        """The file `sha256` goes when no row names it in jobs.`column` any more (a resume point
+        the job has replaced)."""
         db.execute(
-            "INSERT INTO blobs (sha256, content) VALUES (?, ?) ON CONFLICT (sha256) DO NOTHING",
-            (sha256, path.read_bytes()),
+            f"DELETE FROM blob_parts WHERE sha256 = ? AND NOT EXISTS "
+            f"(SELECT 1 FROM jobs WHERE {column} = ?)",
+            (sha256, sha256),
         )
 
     def local_file(self, path: Path, sha256: str) -> Path:
         """Files are written atomically, so one that exists is whole; one that another replica
-        wrote is fetched once, then read from the disk."""
+        wrote is fetched once, a part at a time, then read from the disk."""
         if path.exists():
             return path
-        with self.connect() as db:
-            row = db.execute("SELECT content FROM blobs WHERE sha256 = ?", (sha256,)).fetchone()
-        if row is None:
-            raise FileNotFoundError(f"{path.name}: no file with sha256 {sha256} in the database")
-        atomic_write_bytes(path, bytes(row[0]))
+        # A server-side cursor (it lives in a transaction) hands out one part at a time.
+        with (
+            self.connect() as db,
+            db.raw.transaction(),
+            db.raw.cursor(name="blob_parts") as cursor,
+        ):
+            cursor.itersize = 1
+            cursor.execute(
+                "SELECT content FROM blob_parts WHERE sha256 = %s ORDER BY part", (sha256,)
+            )
+            parts = (bytes(row[0]) for row in cursor)
+            first = next(parts, None)
+            if first is None:
+                raise FileNotFoundError(
+                    f"{path.name}: no file with sha256 {sha256} in the database"
+                )
+            atomic_write_chunks(path, itertools.chain([first], parts))
         if sha256_of_file(path) != sha256:  # never serve a file that is not what was stored
             path.unlink()
             raise FileNotFoundError(f"{path.name}: the stored file does not match its sha256")
@@ -132,6 +167,11 @@ def _unreachable_is_unavailable() -> Iterator[None]:
         raise  # the caller's to report (507), not a time to retry
     except (PoolTimeout, psycopg.OperationalError) as exc:
         raise BackendUnavailable(f"the database cannot be reached: {_first_line(exc)}") from exc
+
+
+def _stored(db: Connection, sha256: str) -> bool:
+    query = "SELECT 1 FROM blob_parts WHERE sha256 = ? AND part = 0"
+    return db.execute(query, (sha256,)).fetchone() is not None
 
 
 def _first_line(exc: BaseException) -> str:

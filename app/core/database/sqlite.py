@@ -74,6 +74,9 @@ class SQLiteDatabase(Database):
     def local_file(self, path: Path, sha256: str) -> Path:
         return path
 
+    def forget_file(self, db: Connection, sha256: str, column: str) -> None:
+        return None  # the file itself is replaced on disk
+
     def notify_active(self, db: Connection, version: str) -> None:
         return None  # SQLite has no notifications: readers poll (wait_for_activation)
 

@@ -403,11 +403,12 @@ class JobList(BaseModel):
 class DatasetInfo(BaseModel):
     id: str
     created_at: str
-    format: Literal["npz", "csv"]
+    format: Literal["npz", "csv", "npy"]
     bytes: int
     sha256: str
     summary: dict[str, Any] = Field(
-        description="npz: n, steps, input_size, output_size; CSV: rows and numeric columns"
+        description="npz: n, steps, input_size, output_size; CSV: rows and numeric columns; "
+        "npy: rows, features and dtype"
     )
 
 

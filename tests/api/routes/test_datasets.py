@@ -1,13 +1,16 @@
 """Keeping data sets: quotas by count and by bytes that concurrent uploads cannot pass, delete
 (files and quota freed, jobs already submitted unharmed), a full disk (507, nothing left
-behind), and a CSV's bounds (413)."""
+behind), a CSV's bounds (413), and .npy series: refused where they are bad, trained on from
+disk."""
 
 from __future__ import annotations
 
 import asyncio
+import io
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from app.core.settings import Settings
@@ -176,3 +179,69 @@ async def test_a_csv_past_its_columns_or_numbers_is_413_and_not_stored(
     assert body["location"] == ["body", "series", rows - 1]
     assert body["message"].startswith(f"the upload: row {rows - 1} (line {rows + 1})")
     assert services.datasets.all() == [] and stored_directories(services) == []
+
+
+NPY = {"content-type": "application/x-npy", "authorization": f"Bearer {TOKEN}"}
+
+
+def npy_file(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+SERIES = np.stack([np.asarray(SINE), np.asarray(SINE) * 2], axis=1)  # (120, 2) float64
+_NAN = SERIES.copy()
+_NAN[70, 1] = np.nan
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "location", "message"),
+    [
+        (npy_file(_NAN), 422, ["body", "series", 70, 1], "series[70, 1] is nan"),
+        (npy_file(np.zeros((4, 3, 2))), 422, ["body", "series"], "(rows,) or (rows, F)"),
+        (npy_file(np.zeros((10, MAX_COLUMNS + 1))), 413, ["body", "series"], "17 columns"),
+        (npy_file(SERIES)[:-3], 400, ["body"], "needs"),
+        (b"not an array", 400, ["body"], "not an .npy array"),
+        (npy_file(np.asfortranarray(SERIES)), 400, ["body"], "Fortran order"),
+    ],
+    ids=["nan", "three-dimensions", "too-wide", "truncated", "no-array", "fortran-order"],
+)
+async def test_a_bad_npy_series_is_refused_where_it_is_bad_and_not_stored(
+    client: httpx.AsyncClient,
+    services: Services,
+    content: bytes,
+    status: int,
+    location: list[str | int],
+    message: str,
+) -> None:
+    body = error(await client.post("/v1/datasets", content=content, headers=NPY), status)
+    assert body["location"] == location and message in body["message"]
+    assert "/" not in body["message"]  # no server path
+    assert services.datasets.all() == [] and stored_directories(services) == []
+
+
+async def test_a_job_trains_on_an_npy_series_from_disk(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    """Its target columns are indices; its windows are not bounded by MAX_TRAINING_VALUES
+    (they stay on disk): 112 windows of 8 steps of 2 numbers are past it."""
+    stored = await client.post("/v1/datasets", content=npy_file(SERIES), headers=NPY)
+    assert stored.status_code == 201, stored.text
+    dataset = stored.json()
+    assert dataset["format"] == "npy"
+    assert dataset["summary"] == {"rows": 120, "features": 2, "dtype": "float64"}
+    data = {"dataset_id": dataset["id"], "window": 8, "target_columns": [1]}
+    wrongs = [({"target_columns": ["b"]}, "target_columns"), ({"columns": ["a"]}, "columns"),
+              ({"window": None}, "window")]  # fmt: skip
+    for wrong, location in wrongs:
+        body = {"data": {**data, **wrong}, "training": {"epochs": 1}}
+        refused = await client.post("/v1/train", json=body, headers=AUTH)
+        assert error(refused, 422)["location"] == ["data", location]
+    job = await submit_async(client, {"data": data, "training": {"epochs": 2}})
+    done = await wait_for_async(client, job["id"])
+    assert done["state"] == "succeeded", done
+    assert done["data"]["n"] == 112 and done["request"]["windows"] == {
+        "window": 8, "horizon": 1, "target_columns": [1]}  # fmt: skip
+    linked = services.jobs.jobs.job_dir(job["id"]) / "data.npy"
+    assert linked.stat().st_ino == services.datasets.get(dataset["id"]).path.stat().st_ino
