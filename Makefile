@@ -60,7 +60,7 @@ pretrained: $(DEV)  ## rebuild model/pretrained/sunspots.safetensors
 bench: $(DEV)  ## throughput against a naive server and KServe (~8 min; writes bench/results.md)
 	$(BIN)/python bench/run.py
 
-bench-train: $(DEV)  ## training samples/s: torch, NumPy, DDP on 2 processes (writes bench/train-results.md)
+bench-train: $(DEV)  ## training samples/s: torch, NumPy, DDP on 2 processes, a memory-mapped series (writes bench/train-results.md)
 	$(BIN)/python bench/train_speed.py
 
 bench-commits: $(DEV)  ## lstm-serve at several revisions in one run: make bench-commits REVS="A B"

@@ -2,7 +2,8 @@
 shipped sunspot model's recipe and for a larger synthetic task (hidden 128, 2 layers, 100 steps,
 100k windows): torch on one thread and on two, the NumPy engine, DDP with two processes of one
 thread each (torchrun, gloo), and torch reading the series from an .npy file, memory-mapped,
-its windows cut by one DataLoader worker process. Writes bench/train-results.md.
+its windows cut by one DataLoader worker process or in the training process itself. Writes
+bench/train-results.md.
 
 Each figure times a fixed number of minibatches after a warm-up, stopped by the engines' own
 stop hook (checked before every batch), so every rank of a DDP group stops at the same batch.
@@ -36,6 +37,7 @@ from model.windows import SeriesWindows
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "model" / "pretrained" / "sunspots.safetensors"
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+DEVICE = os.environ.get("BENCH_DEVICE", "cpu")  # the torch rows' device: cpu, cuda or auto
 
 
 @dataclass(frozen=True)
@@ -52,18 +54,20 @@ TASKS = {
     "synthetic": Task("synthetic", "synthetic (hidden 128, 2 layers, 100 steps, 100k windows, "
                       "batch 64)", 3, {"torch": 30, "numpy": 6}),
 }  # fmt: skip
-# (row label, engine, torch threads, processes, data: in memory or an .npy series on disk)
+# (row label, engine, torch threads, processes, data: in memory, or an .npy series on disk read
+# by N DataLoader workers: "disk:N")
 CONFIGURATIONS = [
     ("torch, 1 thread", "torch", 1, 1, "memory"),
     ("torch, 2 threads", "torch", 2, 1, "memory"),
     ("NumPy engine", "numpy", 1, 1, "memory"),
     ("torch DDP, 2 processes of 1 thread", "torch", 1, 2, "memory"),
-    ("torch, 1 thread, series memory-mapped (1 data worker)", "torch", 1, 1, "disk"),
+    ("torch, 1 thread, series memory-mapped, 1 data worker", "torch", 1, 1, "disk:1"),
+    ("torch, 1 thread, series memory-mapped, read in-process", "torch", 1, 1, "disk:0"),
 ]
 
 
 def problem(task: str, where: str) -> tuple[LSTMConfig, Samples, TrainParams]:
-    """The task's model, samples and hyperparameters; `where` "disk": the same samples cut
+    """The task's model, samples and hyperparameters; `where` "disk:N": the same samples cut
     from the series saved as .npy, memory-mapped."""
     if task == "sunspots":
         shipped = load_checkpoint(SHIPPED)
@@ -109,7 +113,10 @@ def samples_per_second(task: str, engine: str, threads: int, where: str) -> floa
     params = TrainParams(**{**params.__dict__, "num_threads": threads})
     clock = Clock(TASKS[task].warmup, TASKS[task].batches[engine])
     with contextlib.suppress(TrainingCancelled):  # the clock stopped it
-        trainer(engine)(config, data, params, should_stop=clock, data_workers=1)
+        workers = int(where.partition(":")[2] or 0)
+        device = DEVICE if engine == "torch" else "cpu"  # the NumPy engine runs on the CPU
+        trainer(engine)(config, data, params, should_stop=clock, device=device,
+                        data_workers=workers)  # fmt: skip
     return clock.batches * params.batch_size / clock.seconds
 
 
@@ -135,8 +142,9 @@ def measure(task: str, engine: str, threads: int, processes: int, where: str) ->
 
 def main() -> None:
     lines = [
-        f"Measured {time.strftime('%Y-%m-%d')} by `make bench-train` on {os.cpu_count()} cores: "
-        f"training samples per second (median of {RUNS} runs, each a fresh process).",
+        f"Measured {time.strftime('%Y-%m-%d')} by `make bench-train` on {os.cpu_count()} cores"
+        f"{'' if DEVICE == 'cpu' else f' (torch on {DEVICE})'}: training samples per second "
+        f"(median of {RUNS} runs, each a fresh process).",
         "",
         "| task | configuration | samples/s | vs torch, 1 thread |",
         "|---|---|---:|---:|",

@@ -40,7 +40,7 @@ class Trainer(Protocol):
         init_from: Checkpoint | None = None,
         checkpointing: Checkpointing | None = None,
         device: str = "cpu",
-        data_workers: int = 1,
+        data_workers: int = 0,
     ) -> TrainResult: ...
 
 

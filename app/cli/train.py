@@ -50,8 +50,9 @@ def add_parser(commands: Subparsers) -> None:
     csv.add_argument(
         "--data-workers",
         type=int,
-        default=1,
-        help="processes that cut an .npy series' windows while the model trains (1; 0: none)",
+        default=0,
+        help="processes that cut an .npy series' windows while the model trains (0: the "
+        "training process cuts them; more pays when the file is on a slow disk)",
     )
     arch = parser.add_argument_group("architecture")
     arch.add_argument("--hidden-size", type=int, default=DEFAULT_HIDDEN_SIZE)

@@ -108,6 +108,7 @@ class Settings(BaseSettings):
     training_niceness: int = Field(default=10, ge=0, le=19)  # predictions come first
     max_training_processes: int = Field(default=2, ge=1)  # ranks of one data-parallel job
     training_memory_bytes: int | None = Field(default=None, ge=1 << 26)  # a worker's heap
+    training_data_workers: int = Field(default=0, ge=0, le=16)  # reading a series on disk
     max_epochs: int = Field(default=1000, ge=1)  # per job; more: 422
     # Data of one job (inline or from a data set); over any of them: 413.
     max_training_samples: int = Field(default=100_000, ge=1)

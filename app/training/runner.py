@@ -69,7 +69,8 @@ async def launch_worker(job: Job, jobs: JobStore, settings: Settings) -> WorkerP
     (`python -m app.training.group`) in one session, signalled as a whole."""
     worker = [str(jobs.data_dir.resolve()), job.id,
               "--threads", str(settings.training_threads),
-              "--niceness", str(settings.training_niceness)]  # fmt: skip
+              "--niceness", str(settings.training_niceness),
+              "--data-workers", str(settings.training_data_workers)]  # fmt: skip
     if settings.training_memory_bytes is not None:
         worker += ["--memory-bytes", str(settings.training_memory_bytes)]
     processes = job.spec.get("processes", 1)

@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--niceness", type=int, default=0)
     parser.add_argument("--memory-bytes", type=int, help="RLIMIT_DATA: the heap's bound")
+    parser.add_argument("--data-workers", type=int, default=0, help="for a series on disk")
     args = parser.parse_args(argv)
     stop = StopFlags(args.parent)
     stop.install()
@@ -99,10 +100,12 @@ def main(argv: list[str] | None = None) -> int:
         # pages are the kernel's to drop, so only what the worker allocates counts.
         resource.setrlimit(resource.RLIMIT_DATA, (args.memory_bytes, args.memory_bytes))
     if not launched_by_torchrun():
-        return run_job(args.data_dir, args.job_id, args.threads, stop)
+        return run_job(
+            args.data_dir, args.job_id, args.threads, stop, data_workers=args.data_workers
+        )
     group = join_group()
     try:
-        return run_job(args.data_dir, args.job_id, args.threads, stop, group)
+        return run_job(args.data_dir, args.job_id, args.threads, stop, group, args.data_workers)
     finally:
         leave_group()
 
@@ -124,10 +127,16 @@ def die_with_parent() -> None:
 
 
 def run_job(
-    data_dir: Path, job_id: str, threads: int | None, stop: StopFlags, group: Group = SINGLE
+    data_dir: Path,
+    job_id: str,
+    threads: int | None,
+    stop: StopFlags,
+    group: Group = SINGLE,
+    data_workers: int = 0,
 ) -> int:
     """Run a claimed (running) job to its end; the process's exit status. `threads`: torch's
-    thread count (process-wide), None to leave it. `group`: this rank's torchrun group."""
+    thread count (process-wide), None to leave it. `group`: this rank's torchrun group.
+    `data_workers`: DataLoader processes that read a series on disk."""
     db = open_database(data_dir, os.environ.get(DATABASE_URL_VARIABLE))
     store, jobs = ModelStore(data_dir, db), JobStore(data_dir, db)
     job = jobs.get(job_id)
@@ -136,7 +145,7 @@ def run_job(
     try:
         if job.cancel_requested:
             raise TrainingCancelled("cancelled before it started")
-        _train_and_store(job, store, jobs, threads, stop, group)
+        _train_and_store(job, store, jobs, stop, group, threads, data_workers)
     except (TrainingCancelled, JobNotRunning):
         if stop.shutdown or stop.orphaned():
             return EXIT_STOPPED
@@ -162,7 +171,13 @@ def run_job(
 
 
 def _train_and_store(
-    job: Job, store: ModelStore, jobs: JobStore, threads: int | None, stop: StopFlags, group: Group
+    job: Job,
+    store: ModelStore,
+    jobs: JobStore,
+    stop: StopFlags,
+    group: Group,
+    threads: int | None,
+    data_workers: int,
 ) -> None:
     spec = job.spec
     params = TrainParams(**spec["training"], num_threads=threads)
@@ -176,7 +191,7 @@ def _train_and_store(
     train = trainer("torch")
     config = LSTMConfig.from_dict(spec["model"])
     device = spec.get("device", "cpu")
-    result = train(config, data, params, progress, stop, init, checkpointing, device=device)
+    result = train(config, data, params, progress, stop, init, checkpointing, device, data_workers)
     if not group.leader:
         return
     metrics = _metrics(result, data, params, store)

@@ -49,7 +49,7 @@ def big_series(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server(tmp_path_factory: pytest.TempPathFactory, checkpoint: Path) -> Iterator[Server]:
     env = clean_env(api_token=TOKEN, max_dataset_bytes=1 << 30, max_datasets_bytes=2 << 30,
                     max_model_input_size=FEATURES, max_training_samples=ROWS,
-                    training_memory_bytes=MEMORY_LIMIT)  # fmt: skip
+                    training_memory_bytes=MEMORY_LIMIT, training_data_workers=1)  # fmt: skip
     data_dir = tmp_path_factory.mktemp("on-disk") / "var"
     with running_server(data_dir, "--model", str(checkpoint), env=env) as running:
         yield running
