@@ -16,14 +16,14 @@ import numpy as np
 import safetensors
 import safetensors.numpy
 
-from model.config import LSTMConfig
+from model.config import CELLS, GATES, Cell, LSTMConfig
 from model.errors import CheckpointError, InvalidInput
 from model.files import atomic_write_bytes
 from model.scaling import Scaler
 
 FORMAT_VERSION = 1
 METADATA_KEY = "lstm_serve"
-_LAYER_KEY = re.compile(r"^lstm\.weight_ih_l(\d+)$")
+_LAYER_KEY = re.compile(r"^(lstm|gru|rnn)\.weight_ih_l(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -35,9 +35,11 @@ class Checkpoint:
     metadata: dict[str, Any] = field(default_factory=dict)  # training summary, provenance
 
     @classmethod
-    def from_tensors(cls, tensors: dict[str, np.ndarray], source: str = "") -> Checkpoint:
+    def from_tensors(
+        cls, tensors: dict[str, np.ndarray], source: str = "", nonlinearity: str = "tanh"
+    ) -> Checkpoint:
         """Wrap raw weights: architecture from their shapes, identity scaling."""
-        config = infer_config(tensors, source)
+        config = infer_config(tensors, source, nonlinearity)
         checked = checked_tensors(tensors, config, source)
         return cls(
             config, checked, Scaler.identity(config.input_size), Scaler.identity(config.output_size)
@@ -52,36 +54,62 @@ class Checkpoint:
 
 
 def expected_shapes(config: LSTMConfig) -> dict[str, tuple[int, ...]]:
-    """State-dict keys and shapes of the classic model; the four gates (i, f, g, o) are stacked."""
-    gates = 4 * config.hidden_size
+    """State-dict keys and shapes of the model: the recurrent layers under the cell's name
+    (`lstm.`, `gru.`, `rnn.`, as nn.LSTM, nn.GRU and nn.RNN name them in a user's class), their
+    gate blocks stacked, then the head `fc.`."""
+    prefix, gates = config.cell, GATES[config.cell] * config.hidden_size
     shapes: dict[str, tuple[int, ...]] = {}
     for layer in range(config.num_layers):
         layer_input = config.input_size if layer == 0 else config.hidden_size
-        shapes[f"lstm.weight_ih_l{layer}"] = (gates, layer_input)
-        shapes[f"lstm.weight_hh_l{layer}"] = (gates, config.hidden_size)
-        shapes[f"lstm.bias_ih_l{layer}"] = (gates,)
-        shapes[f"lstm.bias_hh_l{layer}"] = (gates,)
+        shapes[f"{prefix}.weight_ih_l{layer}"] = (gates, layer_input)
+        shapes[f"{prefix}.weight_hh_l{layer}"] = (gates, config.hidden_size)
+        shapes[f"{prefix}.bias_ih_l{layer}"] = (gates,)
+        shapes[f"{prefix}.bias_hh_l{layer}"] = (gates,)
     shapes["fc.weight"] = (config.output_size, config.hidden_size)
     shapes["fc.bias"] = (config.output_size,)
     return shapes
 
 
-def infer_config(tensors: dict[str, np.ndarray], source: str = "") -> LSTMConfig:
-    """Read the architecture off the tensor shapes of a classic state_dict."""
-    layers = sorted(int(m.group(1)) for key in tensors if (m := _LAYER_KEY.match(key)))
-    for required in ("lstm.weight_ih_l0", "lstm.weight_hh_l0", "fc.weight"):
+def infer_config(
+    tensors: dict[str, np.ndarray], source: str = "", nonlinearity: str = "tanh"
+) -> LSTMConfig:
+    """Read the architecture off the tensor shapes of a plain state_dict: the cell from the
+    recurrent layers' prefix, checked against their gate rows (4H, 3H or H). A relu RNN's
+    weights look like a tanh RNN's: `nonlinearity` says which it is."""
+    found = {match.group(1) for key in tensors if (match := _LAYER_KEY.match(key))}
+    if len(found) != 1:
+        named = ", ".join(f"{cell}." for cell in CELLS)
+        raise CheckpointError(
+            source,
+            f"no recurrent weights (weight_ih_l0 under one of {named}); not a recurrent "
+            "regressor this service knows (nn.LSTM, nn.GRU or nn.RNN, then nn.Linear as fc)"
+            if not found
+            else f"weights of several cells ({', '.join(sorted(found))}); one model has one",
+        )
+    cell: Cell = found.pop()  # type: ignore[assignment]
+    layers = sorted(int(m.group(2)) for key in tensors if (m := _LAYER_KEY.match(key)))
+    for required in (f"{cell}.weight_ih_l0", f"{cell}.weight_hh_l0", "fc.weight"):
         if required not in tensors:
-            raise CheckpointError(source, f"missing key {required!r}; not a classic LSTM model")
-    weight_ih, weight_hh = tensors["lstm.weight_ih_l0"], tensors["lstm.weight_hh_l0"]
+            raise CheckpointError(source, f"missing key {required!r}; not a classic {cell} model")
+    weight_ih, weight_hh = tensors[f"{cell}.weight_ih_l0"], tensors[f"{cell}.weight_hh_l0"]
     fc_weight = tensors["fc.weight"]
     if weight_ih.ndim != 2 or weight_hh.ndim != 2 or fc_weight.ndim != 2:
-        raise CheckpointError(source, "lstm and fc weights must be matrices")
+        raise CheckpointError(source, f"{cell} and fc weights must be matrices")
+    hidden = int(weight_hh.shape[1])
+    if weight_hh.shape[0] != GATES[cell] * hidden:
+        raise CheckpointError(
+            source,
+            f"{cell}.weight_hh_l0 has {weight_hh.shape[0]} rows; an {cell} of hidden size "
+            f"{hidden} has {GATES[cell]} x {hidden} (its gate blocks)",
+        )
     try:
         return LSTMConfig(
             input_size=int(weight_ih.shape[1]),
-            hidden_size=int(weight_hh.shape[1]),
+            hidden_size=hidden,
             num_layers=len(layers),
             output_size=int(fc_weight.shape[0]),
+            cell=cell,
+            nonlinearity=nonlinearity if cell == "rnn" else "tanh",  # type: ignore[arg-type]
         )
     except InvalidInput as exc:
         raise CheckpointError(source, f"inconsistent shapes: {exc}") from exc
@@ -127,8 +155,9 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> None:
     atomic_write_bytes(path, data)
 
 
-def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Load a `.safetensors` checkpoint, or import a plain state_dict `.pt` file."""
+def load_checkpoint(path: str | Path, nonlinearity: str = "tanh") -> Checkpoint:
+    """Load a `.safetensors` checkpoint, or import a plain state_dict `.pt` file (or weights
+    without our metadata), whose RNN is a `nonlinearity` one."""
     source = str(path)
     if Path(path).is_dir():
         raise CheckpointError(source, "is a directory, not a checkpoint file")
@@ -138,7 +167,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         from model.torch_import import read_state_dict  # torch only for .pt files
 
         tensors = read_state_dict(path)
-        return Checkpoint.from_tensors(tensors, source).with_metadata(imported_from=Path(path).name)
+        imported = Checkpoint.from_tensors(tensors, source, nonlinearity)
+        return imported.with_metadata(imported_from=Path(path).name)
     try:
         with safetensors.safe_open(source, framework="numpy") as handle:
             header = handle.metadata() or {}
@@ -146,7 +176,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     except (safetensors.SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(source, f"corrupt or truncated safetensors file ({exc})") from exc
     if METADATA_KEY not in header:
-        return Checkpoint.from_tensors(tensors, source)  # weights saved by another tool
+        return Checkpoint.from_tensors(tensors, source, nonlinearity)  # saved by another tool
     return _from_header(header[METADATA_KEY], tensors, source)
 
 

@@ -11,13 +11,17 @@ import numpy as np
 from model.checkpoint import Checkpoint
 from model.errors import InvalidInput
 
+# A model's recurrent state: (h, c) of an LSTM, (h, None) of a GRU or an RNN, which have no
+# cell state; (num_layers, B, hidden_size) each.
+State = tuple[np.ndarray, np.ndarray | None]
+
 
 class RawOutput(NamedTuple):
     """What a backend computes, in model units."""
 
     predictions: np.ndarray  # (B, output_size)
     h: np.ndarray  # (num_layers, B, hidden_size)
-    c: np.ndarray  # (num_layers, B, hidden_size)
+    c: np.ndarray | None  # (num_layers, B, hidden_size); None but for an LSTM
     steps: np.ndarray | None  # (B, T, output_size)
 
 
@@ -26,8 +30,12 @@ class Prediction(NamedTuple):
 
     predictions: np.ndarray  # (B, output_size)
     h: np.ndarray  # (num_layers, B, hidden_size)
-    c: np.ndarray  # (num_layers, B, hidden_size)
+    c: np.ndarray | None  # (num_layers, B, hidden_size); None but for an LSTM
     steps: list[np.ndarray] | None  # B arrays of (T_b, output_size), unpadded
+
+    @property
+    def state(self) -> State:
+        return self.h, self.c
 
 
 def pad_sequences(sequences: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -68,7 +76,7 @@ class Predictor(ABC):
         self,
         x: np.ndarray,
         lengths: np.ndarray,
-        state: tuple[np.ndarray, np.ndarray] | None,
+        state: State | None,
         return_steps: bool,
     ) -> RawOutput:
         """x: (B, T, F) float32 scaled and zero-padded; lengths: (B,); state: (L, B, H) each."""
@@ -77,7 +85,7 @@ class Predictor(ABC):
         self,
         x: np.ndarray,
         lengths: np.ndarray,
-        state: tuple[np.ndarray, np.ndarray] | None = None,
+        state: State | None = None,
         return_steps: bool = False,
     ) -> Prediction:
         """x: (B, T, F) in user units, zero-padded after each sequence's length."""
@@ -95,9 +103,7 @@ class Predictor(ABC):
             steps = [unscaled[row, :length] for row, length in enumerate(lengths.tolist())]
         return Prediction(target.inverse(raw.predictions.astype(np.float64)), raw.h, raw.c, steps)
 
-    def check_shapes(
-        self, x: np.ndarray, lengths: np.ndarray, state: tuple[np.ndarray, np.ndarray] | None
-    ) -> None:
+    def check_shapes(self, x: np.ndarray, lengths: np.ndarray, state: State | None) -> None:
         config = self.config
         if x.ndim != 3 or x.shape[0] == 0 or x.shape[1] == 0 or x.shape[2] != config.input_size:
             raise InvalidInput(
@@ -108,8 +114,17 @@ class Predictor(ABC):
             raise InvalidInput("every sequence needs between 1 and T steps", ("inputs",))
         if state is None:
             return
+        h, c = state
+        if config.has_cell_state and c is None:
+            raise InvalidInput("an lstm's state is h and c: send both", ("state", "c"))
+        if not config.has_cell_state and c is not None:
+            raise InvalidInput(
+                f"a {config.cell} has no cell state: its state is h alone", ("state", "c")
+            )
         expected = (config.num_layers, x.shape[0], config.hidden_size)
-        for name, array in zip(("h", "c"), state, strict=True):
+        for name, array in (("h", h), ("c", c)):
+            if array is None:
+                continue
             if array.shape != expected:
                 raise InvalidInput(
                     f"state.{name} must have shape {list(expected)} "

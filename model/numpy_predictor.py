@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from model.checkpoint import Checkpoint
-from model.inference import Predictor, RawOutput
+from model.errors import InvalidInput
+from model.inference import Predictor, RawOutput, State
 from model.numpy_lstm import predict
 
 
@@ -15,6 +16,11 @@ class NumpyPredictor(Predictor):
 
     def __init__(self, checkpoint: Checkpoint) -> None:
         super().__init__(checkpoint)
+        if checkpoint.config.cell != "lstm":
+            raise InvalidInput(
+                f"the NumPy backend serves lstm models; this is a {checkpoint.config.cell}: "
+                "serve it with --backend torch"
+            )
         # Contiguous float32 once, so no request pays for a cast or copy of the weights.
         self.params = {
             key: np.ascontiguousarray(array, dtype=np.float32)
@@ -25,7 +31,7 @@ class NumpyPredictor(Predictor):
         self,
         x: np.ndarray,
         lengths: np.ndarray,
-        state: tuple[np.ndarray, np.ndarray] | None,
+        state: State | None,
         return_steps: bool,
     ) -> RawOutput:
         h0, c0 = state if state is not None else (None, None)

@@ -125,6 +125,8 @@ def train_numpy(
     """
     if device != "cpu":
         raise InvalidInput("the NumPy engine runs on the CPU: device cpu, or use torch")
+    if config.cell != "lstm":
+        raise InvalidInput(f"the NumPy engine trains lstm models, not {config.cell}: use torch")
     if checkpointing is not None and (checkpointing.save or checkpointing.resume_from):
         raise InvalidInput("the NumPy engine does not save or resume training state: use torch")
     rng = np.random.default_rng(params.seed)

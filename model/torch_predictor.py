@@ -7,7 +7,7 @@ import torch
 
 from model.checkpoint import Checkpoint
 from model.errors import InvalidInput
-from model.inference import Predictor, RawOutput
+from model.inference import Predictor, RawOutput, State
 from model.lstm import LSTMModel
 
 
@@ -45,15 +45,17 @@ class TorchPredictor(Predictor):
         self,
         x: np.ndarray,
         lengths: np.ndarray,
-        state: tuple[np.ndarray, np.ndarray] | None,
+        state: State | None,
         return_steps: bool,
     ) -> RawOutput:
         initial = None
         if state is not None:
-            initial = (self._tensor(state[0]), self._tensor(state[1]))
+            h, c = state
+            initial = (self._tensor(h), None if c is None else self._tensor(c))
         out = self.model(self._tensor(x), initial, torch.from_numpy(lengths), return_steps)
         steps = _array(out.steps) if out.steps is not None else None
-        return RawOutput(_array(out.predictions), _array(out.h), _array(out.c), steps)
+        c_out = None if out.c is None else _array(out.c)
+        return RawOutput(_array(out.predictions), _array(out.h), c_out, steps)
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))

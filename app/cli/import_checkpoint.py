@@ -17,9 +17,16 @@ def add_parser(commands: Subparsers) -> None:
         "import",
         help="convert a PyTorch state_dict .pt file to .safetensors",
         description="Import a plain state_dict saved with torch.save(model.state_dict()) from "
-        "the classic LSTM model; the architecture is read off the tensor shapes.",
+        "the classic model (nn.LSTM, nn.GRU or nn.RNN as self.lstm, self.gru or self.rnn, then "
+        "nn.Linear as self.fc); the cell and the architecture are read off the tensors.",
     )
     parser.add_argument("path", type=Path, help="the .pt file")
+    parser.add_argument(
+        "--nonlinearity",
+        choices=["tanh", "relu"],
+        default="tanh",
+        help="an nn.RNN's activation, which its weights do not tell (tanh)",
+    )
     parser.add_argument("--out", type=Path, required=True, help="output .safetensors path")
     parser.set_defaults(handler=run)
 
@@ -27,7 +34,7 @@ def add_parser(commands: Subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.path.suffix not in (".pt", ".pth"):
         raise InvalidInput(f"{args.path}: expected a .pt or .pth file", ("path",))
-    checkpoint = load_checkpoint(args.path)
+    checkpoint = load_checkpoint(args.path, nonlinearity=args.nonlinearity)
     save_checkpoint(checkpoint, args.out)
     print(json.dumps({"out": str(args.out), **describe(checkpoint)}))
     return 0

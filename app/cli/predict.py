@@ -43,7 +43,9 @@ def predict_file(args: argparse.Namespace) -> dict[str, Any]:
     result = predictor.predict(x, lengths, state, return_steps=args.return_sequence)
     output: dict[str, Any] = {"predictions": result.predictions.tolist()}
     if args.return_state:
-        output["state"] = {"h": result.h.tolist(), "c": result.c.tolist()}
+        output["state"] = {"h": result.h.tolist()}
+        if result.c is not None:  # an LSTM's cell state; a GRU or an RNN has none
+            output["state"]["c"] = result.c.tolist()
     if result.steps is not None:
         output["sequence"] = [steps.tolist() for steps in result.steps]
     return output

@@ -16,7 +16,13 @@ from tqdm import tqdm
 from app.cli import Subparsers
 from model.backends import BACKENDS, trainer
 from model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from model.config import DEFAULT_DROPOUT, DEFAULT_HIDDEN_SIZE, DEFAULT_NUM_LAYERS, LSTMConfig
+from model.config import (
+    CELLS,
+    DEFAULT_DROPOUT,
+    DEFAULT_HIDDEN_SIZE,
+    DEFAULT_NUM_LAYERS,
+    LSTMConfig,
+)
 from model.data import Samples, load_data
 from model.distributed import follower, join_group, launched_by_torchrun, leave_group
 from model.errors import InvalidInput
@@ -58,6 +64,10 @@ def add_parser(commands: Subparsers) -> None:
     arch.add_argument("--hidden-size", type=int, default=DEFAULT_HIDDEN_SIZE)
     arch.add_argument("--num-layers", type=int, default=DEFAULT_NUM_LAYERS)
     arch.add_argument("--dropout", type=float, default=DEFAULT_DROPOUT)
+    arch.add_argument("--cell", choices=CELLS, default="lstm", help="the recurrent cell (lstm)")
+    arch.add_argument(
+        "--nonlinearity", choices=["tanh", "relu"], default="tanh", help="the rnn cell's (tanh)"
+    )
     arch.add_argument("--init-from", type=Path, help="checkpoint to fine-tune")
     hp = parser.add_argument_group("training")
     hp.add_argument("--epochs", type=int, default=DEFAULTS.epochs)
@@ -173,6 +183,8 @@ def train_from_args(args: argparse.Namespace) -> Checkpoint:
         num_layers=args.num_layers,
         output_size=summary["output_size"],
         dropout=args.dropout,
+        cell=args.cell,
+        nonlinearity=args.nonlinearity,
     )
     # One progress bar for a torchrun group: rank 0's.
     with tqdm(total=params.epochs, desc="training", unit="epoch", disable=follower()) as bar:

@@ -21,7 +21,8 @@ class PredictInput(NamedTuple):
     options: PredictOptions
     inputs: Numbers  # array: (B, T_max, F) float32, zero-padded after each length
     lengths: np.ndarray  # (B,) int64
-    state: tuple[Numbers, Numbers] | None  # h, c as sent; shapes checked against the model
+    # h, c as sent (c None when not sent: a GRU or an RNN has none); checked against the model
+    state: tuple[Numbers, Numbers | None] | None
 
 
 class SessionStep(NamedTuple):

@@ -1,8 +1,9 @@
 """One model call (`Batch`), several callers' batches merged into one, and its answer cut back
 into each caller's rows.
 
-Rows of an LSTM never mix: packing (no padded step is read) and zero initial states for members
-that sent none (what nn.LSTM does without a state) make each member's rows what it gets alone."""
+Rows of a recurrent model never mix: packing (no padded step is read) and zero initial states
+for members that sent none (what nn.LSTM does without a state) make each member's rows what it
+gets alone."""
 
 from __future__ import annotations
 
@@ -12,9 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from model.config import LSTMConfig
-from model.inference import Prediction
-
-LSTMState = tuple[np.ndarray, np.ndarray]  # h, c: (num_layers, B, hidden_size) each
+from model.inference import Prediction, State
 
 
 class Batch(NamedTuple):
@@ -22,7 +21,7 @@ class Batch(NamedTuple):
 
     x: np.ndarray  # (B, T_max, input_size) float32, zero-padded after each length
     lengths: np.ndarray  # (B,) int64
-    state: LSTMState | None
+    state: State | None  # (h, c) of an LSTM, (h, None) of a GRU or an RNN
     return_steps: bool
 
 
@@ -42,17 +41,19 @@ def merge(batches: Sequence[Batch], config: LSTMConfig) -> Batch:
     return Batch(x, lengths, _merge_states(batches, config, total), return_steps)
 
 
-def _merge_states(batches: Sequence[Batch], config: LSTMConfig, total: int) -> LSTMState | None:
+def _merge_states(batches: Sequence[Batch], config: LSTMConfig, total: int) -> State | None:
     if all(batch.state is None for batch in batches):
         return None
     shape = (config.num_layers, total, config.hidden_size)  # (L, B, H)
-    h, c = np.zeros(shape, dtype=np.float32), np.zeros(shape, dtype=np.float32)
+    h = np.zeros(shape, dtype=np.float32)
+    c = np.zeros(shape, dtype=np.float32) if config.has_cell_state else None
     row = 0
     for batch in batches:
         rows = batch.x.shape[0]
         if batch.state is not None:
             h[:, row : row + rows] = batch.state[0]
-            c[:, row : row + rows] = batch.state[1]
+            if c is not None:
+                c[:, row : row + rows] = batch.state[1]
         row += rows
     return h, c
 
@@ -69,7 +70,7 @@ def split(prediction: Prediction, batches: Sequence[Batch]) -> list[Prediction]:
             Prediction(
                 prediction.predictions[rows],
                 np.ascontiguousarray(prediction.h[:, rows]),
-                np.ascontiguousarray(prediction.c[:, rows]),
+                None if prediction.c is None else np.ascontiguousarray(prediction.c[:, rows]),
                 steps if batch.return_steps else None,
             )
         )

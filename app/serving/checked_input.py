@@ -14,10 +14,10 @@ import numpy as np
 from app.core.errors import LimitExceeded
 from app.core.settings import Settings
 from app.protocol.request import Numbers, PredictInput, Tensor3
-from app.serving.batch import Batch, LSTMState
+from app.serving.batch import Batch
 from model.config import LSTMConfig
 from model.errors import InvalidInput
-from model.inference import Prediction, pad_sequences
+from model.inference import Prediction, State, pad_sequences
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def check_limits(lengths: np.ndarray, limits: RequestLimits) -> None:
 
 
 def make_batch(
-    request: PredictInput, config: LSTMConfig, state: LSTMState | None, steps: bool
+    request: PredictInput, config: LSTMConfig, state: State | None, steps: bool
 ) -> Batch:
     inputs = request.inputs
     if isinstance(inputs, np.ndarray):
@@ -78,10 +78,16 @@ def _features_misfit(expected: int, got: int, b: int, t: int) -> InvalidInput:
     return InvalidInput(f"each step needs {expected} features, got {got}", ("inputs", b, t))
 
 
-def state_to_arrays(state: tuple[Numbers, Numbers], config: LSTMConfig, batch: int) -> LSTMState:
-    """The request's state as (num_layers, B, hidden_size) float32 arrays."""
+def state_to_arrays(state: tuple[Numbers, Numbers | None], config: LSTMConfig, batch: int) -> State:
+    """The request's state as (num_layers, B, hidden_size) float32 arrays: h and c for an
+    LSTM, h alone for a GRU or an RNN (which have no cell state)."""
     shape = (config.num_layers, batch, config.hidden_size)
-    return _tensor(state[0], shape, "h"), _tensor(state[1], shape, "c")
+    h, c = state
+    if config.has_cell_state and c is None:
+        raise InvalidInput("an lstm's state is h and c: send both", ("state", "c"))
+    if not config.has_cell_state and c is not None:
+        raise InvalidInput(f"a {config.cell} has no cell state: send state.h alone", ("state", "c"))
+    return _tensor(h, shape, "h"), None if c is None else _tensor(c, shape, "c")
 
 
 def _tensor(values: Numbers, shape: tuple[int, int, int], name: str) -> np.ndarray:
@@ -107,6 +113,7 @@ def _tensor(values: Numbers, shape: tuple[int, int, int], name: str) -> np.ndarr
 def check_finite(prediction: Prediction) -> None:
     """Inputs near the float32 limits can overflow inside the model; say so rather than send
     NaN (which is not JSON) or fail with a 500."""
-    parts = [prediction.predictions, prediction.h, prediction.c, *(prediction.steps or [])]
+    parts = [prediction.predictions, prediction.h, *(prediction.steps or [])]
+    parts += [] if prediction.c is None else [prediction.c]
     if not all(np.isfinite(part).all() for part in parts):
         raise InvalidInput("the model's output is not finite: inputs out of range", ("inputs",))

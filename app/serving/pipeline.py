@@ -12,13 +12,12 @@ from app.core.errors import ModelUnavailable, SessionConflict, UnknownModelVersi
 from app.protocol.request import PredictInput, SessionStep
 from app.protocol.v1.schemas import SessionInfo
 from app.registry.models import LoadedModel, ModelRegistry
-from app.serving.batch import LSTMState
 from app.serving.batcher import Batcher
 from app.serving.checked_input import check_finite, check_limits, make_batch, state_to_arrays
 from app.serving.services import Services
 from app.serving.sessions import Kept
 from model.errors import InvalidInput
-from model.inference import Prediction
+from model.inference import Prediction, State
 
 
 class Outcome(NamedTuple):
@@ -52,7 +51,7 @@ async def _predict_in_session(
         # A fresh start ignores the old state rather than dropping it: should this request
         # fail, the session is as it was.
         kept = None if step.start else session.kept
-        state: LSTMState | None
+        state: State | None
         if kept is not None:
             model = await _session_model(services.registry, step.id, kept, parsed)
             state = kept.state
@@ -72,7 +71,7 @@ async def _predict_in_session(
         if step.end:
             await services.sessions.end(session)
         else:
-            await services.sessions.save(session, model.version, (prediction.h, prediction.c))
+            await services.sessions.save(session, model.version, prediction.state)
     info = SessionInfo(id=step.id, version=model.version, started=kept is None)
     return Outcome(model, prediction, info)
 
@@ -117,19 +116,21 @@ async def model_for(registry: ModelRegistry, version: str | None) -> LoadedModel
 
 
 def _state_bytes(model: LoadedModel, sequences: int) -> int:
-    """What a session keeps for `sequences`: h and c, (num_layers, B, hidden_size) float32."""
+    """What a session keeps for `sequences`: h and an LSTM's c, (num_layers, B, hidden_size)
+    float32 each."""
     config = model.predictor.config
-    return 2 * config.num_layers * sequences * config.hidden_size * 4
+    parts = 2 if config.has_cell_state else 1
+    return parts * config.num_layers * sequences * config.hidden_size * 4
 
 
-def _request_state(parsed: PredictInput, model: LoadedModel) -> LSTMState | None:
+def _request_state(parsed: PredictInput, model: LoadedModel) -> State | None:
     if parsed.state is None:
         return None
     return state_to_arrays(parsed.state, model.predictor.config, len(parsed.lengths))
 
 
 async def _run(
-    batcher: Batcher, model: LoadedModel, parsed: PredictInput, state: LSTMState | None
+    batcher: Batcher, model: LoadedModel, parsed: PredictInput, state: State | None
 ) -> Prediction:
     """Shapes are checked before the call queues; what only the model can find (inputs beyond
     its scaling) fails this request alone (app/serving/batcher.py)."""

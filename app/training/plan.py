@@ -298,11 +298,12 @@ def _config(request: TrainRequest, data: Samples, base: Checkpoint | None) -> LS
                 model.num_layers,
                 summary["output_size"],
                 model.dropout,
+                model.cell,
+                model.nonlinearity,
             )
+    chosen = ("hidden_size", "num_layers", "dropout", "cell", "nonlinearity")
     if request.model is not None and request.model.model_dump() != {
-        "hidden_size": base.config.hidden_size,
-        "num_layers": base.config.num_layers,
-        "dropout": base.config.dropout,
+        name: getattr(base.config, name) for name in chosen
     }:
         raise InvalidInput(
             f"init_from fine-tunes version {request.init_from} with its own architecture; "

@@ -145,6 +145,8 @@ async def test_models_list_and_detail(client: httpx.AsyncClient) -> None:
         "num_layers": 2,
         "output_size": 2,
         "dropout": 0.0,
+        "cell": "lstm",
+        "nonlinearity": "tanh",
     }
     assert detail["sha256"] == listing["versions"][0]["sha256"] and len(detail["sha256"]) == 64
     assert detail["source"]["kind"] == "import" and "created_at" in detail["metadata"]

@@ -111,7 +111,8 @@ def test_import_then_inspect(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     _run(capsys, "import", str(tmp_path / "model.pt"), "--out", str(out))
     info = _run(capsys, "inspect", str(out))
     assert info["config"] == {"input_size": 10, "hidden_size": 20, "num_layers": 2,
-                              "output_size": 1, "dropout": 0.0}  # fmt: skip
+                              "output_size": 1, "dropout": 0.0, "cell": "lstm",
+                              "nonlinearity": "tanh"}  # fmt: skip
     assert info["parameters"] == 4 * 20 * (10 + 20 + 2) + 4 * 20 * (20 + 20 + 2) + 21
     assert info["metadata"]["imported_from"] == "model.pt"
 

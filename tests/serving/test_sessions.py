@@ -300,8 +300,18 @@ def test_codec_round_trips_a_state_exactly() -> None:
     rng = np.random.default_rng(0)
     state = (rng.standard_normal((2, 3, 5), np.float32), rng.standard_normal((2, 3, 5), np.float32))
     h, c = decode_state(encode_state(state))
+    assert c is not None
     assert h.shape == c.shape == (2, 3, 5) and h.dtype == np.float32
     np.testing.assert_array_equal(h, state[0])
     np.testing.assert_array_equal(c, state[1])
     with pytest.raises(ValueError):
         decode_state(encode_state(state)[:-4])
+
+
+def test_codec_round_trips_the_state_of_a_gru_or_rnn_h_alone() -> None:
+    h = np.random.default_rng(1).standard_normal((2, 3, 5), np.float32)
+    decoded, c = decode_state(encode_state((h, None)))
+    assert c is None
+    np.testing.assert_array_equal(decoded, h)
+    with pytest.raises(ValueError):
+        decode_state(encode_state((h, None))[:-4])

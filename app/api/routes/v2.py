@@ -229,10 +229,10 @@ async def _infer(
         received = read_request(body, header_length)
     if received.request.model_name not in (None, name):
         raise InvalidInput(f"model_name {received.request.model_name!r} is not the path's {name!r}")
-    wanted = wanted_outputs(received.request)
     step = session_step(received.request.parameters)
     step = None if step is None else step._replace(owner=owner)
     resolved = await pipeline.model_for(services.registry, version)  # once per request
+    wanted = wanted_outputs(received.request, resolved.predictor.config)
     parsed = predict_input(received, resolved.predictor.config, version, wanted)
     model, prediction, _ = await pipeline.predict(parsed, services, step, resolved)
     head = {"model_name": name, "model_version": model.version}

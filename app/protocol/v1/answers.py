@@ -22,7 +22,9 @@ def prediction_json(
 ) -> bytes:
     state = None
     if options.return_state:
-        state = {"h": _contiguous(prediction.h), "c": _contiguous(prediction.c)}
+        state = {"h": _contiguous(prediction.h)}
+        if prediction.c is not None:  # an LSTM's; a GRU or an RNN has none
+            state["c"] = _contiguous(prediction.c)
     sequence = None
     if options.return_sequence and prediction.steps is not None:
         sequence = [_contiguous(steps) for steps in prediction.steps]

@@ -47,7 +47,8 @@ def read_npz(body: bytes, query: Mapping[str, str], max_bytes: int) -> PredictIn
     inputs = to_float32(zero_padding(inputs, lengths), ("inputs",))
     state = None
     if "h" in arrays or "c" in arrays:
-        state = (_state_part(arrays, "h"), _state_part(arrays, "c"))
+        c = _state_part(arrays, "c") if "c" in arrays else None
+        state = (_state_part(arrays, "h"), c)
     return PredictInput(options, inputs, lengths, state)
 
 
@@ -80,5 +81,5 @@ def query_options(query: Mapping[str, str]) -> PredictOptions:
 def _state_part(arrays: dict[str, np.ndarray], name: str) -> np.ndarray:
     location = ("state", name)
     if name not in arrays:
-        raise InvalidInput("the archive has one of h and c; send both or neither", location)
+        raise InvalidInput("the archive has c without h: send h (and c for an lstm)", location)
     return to_float32(dense(arrays[name], location), location)

@@ -18,7 +18,7 @@ from app.protocol.validation import validated_json
 from model.inference import pad_sequences
 
 _FIELDS = frozenset(PredictRequest.model_fields)
-_STATE_FIELDS = frozenset(("h", "c"))
+_STATE_FIELDS = ({"h", "c"}, {"h"})  # an LSTM's state; a GRU's or an RNN's
 # Every byte a JSON array of numbers can hold. What is left of a body without them is keys,
 # strings (with their quotes) and the literals true, false, null, each short of its "e":
 # "tru", "fals", "null".
@@ -87,12 +87,13 @@ def _sequences(value: Any) -> tuple[np.ndarray, np.ndarray]:
     return dense, np.full(batch, steps, dtype=np.int64)
 
 
-def _state(value: Any) -> tuple[Numbers, Numbers] | None:
+def _state(value: Any) -> tuple[Numbers, Numbers | None] | None:
     if value is None:
         return None
-    if not isinstance(value, dict) or value.keys() != _STATE_FIELDS:
+    if not isinstance(value, dict) or value.keys() not in _STATE_FIELDS:
         raise _NotPlain
-    return _numbers(value["h"], ndim=3), _numbers(value["c"], ndim=3)
+    c = value.get("c")
+    return _numbers(value["h"], ndim=3), None if c is None else _numbers(c, ndim=3)
 
 
 def _numbers(value: Any, ndim: int) -> np.ndarray:

@@ -15,6 +15,8 @@ from model.config import (
     DEFAULT_NUM_LAYERS,
     DROPOUT_BOUNDS,
     SIZE_BOUNDS,
+    Cell,
+    Nonlinearity,
 )
 from model.train_loop import DEFAULT_PARAMS, PARAM_BOUNDS
 
@@ -43,10 +45,13 @@ class StrictModel(BaseModel):
 
 
 class State(StrictModel):
-    """LSTM state of every sequence in the batch."""
+    """The recurrent state of every sequence in the batch: h and c for an LSTM, h alone for a
+    GRU or an RNN (they have no cell state)."""
 
     h: Tensor3 = Field(description="hidden state, [num_layers][B][hidden_size]")
-    c: Tensor3 = Field(description="cell state, [num_layers][B][hidden_size]")
+    c: Tensor3 | None = Field(
+        default=None, description="an LSTM's cell state, [num_layers][B][hidden_size]"
+    )
 
 
 # The options of a predict request, shared by its JSON body and a binary body's query string.
@@ -132,6 +137,8 @@ class ModelConfigInfo(BaseModel):
     num_layers: int
     output_size: int
     dropout: float
+    cell: Cell
+    nonlinearity: Nonlinearity
 
 
 class ModelVersionInfo(BaseModel):
@@ -252,6 +259,10 @@ class ModelSpec(StrictModel):
     num_layers: Annotated[int, SIZE_BOUNDS] = Field(default=DEFAULT_NUM_LAYERS, le=MAX_LAYERS)
     dropout: Annotated[float, DROPOUT_BOUNDS] = Field(
         default=DEFAULT_DROPOUT, description="between stacked layers"
+    )
+    cell: Cell = Field(default="lstm", description="the recurrent cell: lstm, gru or rnn")
+    nonlinearity: Nonlinearity = Field(
+        default="tanh", description="the rnn cell's activation (tanh or relu)"
     )
 
 

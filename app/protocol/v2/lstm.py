@@ -1,12 +1,13 @@
-"""The LSTM as Open Inference Protocol tensors: its metadata, a request's named tensors as the
-PredictInput and SessionStep of app/protocol/request.py, and the prediction as the outputs
-asked for.
+"""The recurrent model as Open Inference Protocol tensors: its metadata, a request's named
+tensors as the PredictInput and SessionStep of app/protocol/request.py, and the prediction as
+the outputs asked for.
 
 Inputs: `inputs` [B, T, input_size]; optional `lengths` [B] for a ragged batch padded to T (the
-steps past a sequence's length are never read); optional `h0` and `c0` [num_layers, B,
-hidden_size], both or neither. Outputs: `predictions` [B, output_size], in float64 like /v1's
-numbers; `hn` and `cn` [num_layers, B, hidden_size], the model's float32 state; `sequence` [B, T,
-output_size], each step's output, zero past each length. Without `outputs`, predictions alone."""
+steps past a sequence's length are never read); optional `h0` and, for an LSTM, `c0` [num_layers,
+B, hidden_size], both or neither. Outputs: `predictions` [B, output_size], in float64 like /v1's
+numbers; `hn` and, for an LSTM, `cn` [num_layers, B, hidden_size], the model's float32 state;
+`sequence` [B, T, output_size], each step's output, zero past each length. A GRU or an RNN has no
+cell state: it lists no `c0` or `cn`. Without `outputs`, predictions alone."""
 
 from __future__ import annotations
 
@@ -21,11 +22,17 @@ from app.protocol.v2.schemas import InferenceRequest, InferParameters, MetadataT
 from app.protocol.v2.tensors import Output, Received
 from model.config import LSTMConfig
 from model.errors import InvalidInput
-from model.inference import Prediction
+from model.inference import Prediction, State
 
 _FLOATS, _INTEGERS = ("FP32", "FP64"), ("INT32", "INT64")
 INPUT_TYPES = {"inputs": _FLOATS, "lengths": _INTEGERS, "h0": _FLOATS, "c0": _FLOATS}
 OUTPUTS = ("predictions", "hn", "cn", "sequence")
+_CELL_STATE = ("c0", "cn")  # an LSTM's alone
+
+
+def _names(names: tuple[str, ...] | dict[str, tuple[str, str]], config: LSTMConfig) -> list[str]:
+    """The tensor names `config`'s model has among `names`."""
+    return [name for name in names if config.has_cell_state or name not in _CELL_STATE]
 
 
 class Wanted(NamedTuple):
@@ -37,22 +44,24 @@ class Wanted(NamedTuple):
 
 def inputs_metadata(config: LSTMConfig) -> list[MetadataTensor]:
     state = [config.num_layers, -1, config.hidden_size]
-    return [
+    tensors = [
         MetadataTensor(name="inputs", datatype="FP32", shape=[-1, -1, config.input_size]),
         MetadataTensor(name="lengths", datatype="INT64", shape=[-1]),
         MetadataTensor(name="h0", datatype="FP32", shape=state),
         MetadataTensor(name="c0", datatype="FP32", shape=state),
     ]
+    return [tensor for tensor in tensors if tensor.name in _names(INPUT_TYPES, config)]
 
 
 def outputs_metadata(config: LSTMConfig) -> list[MetadataTensor]:
     state = [config.num_layers, -1, config.hidden_size]
-    return [
+    tensors = [
         MetadataTensor(name="predictions", datatype="FP64", shape=[-1, config.output_size]),
         MetadataTensor(name="hn", datatype="FP32", shape=state),
         MetadataTensor(name="cn", datatype="FP32", shape=state),
         MetadataTensor(name="sequence", datatype="FP64", shape=[-1, -1, config.output_size]),
     ]
+    return [tensor for tensor in tensors if tensor.name in _names(OUTPUTS, config)]
 
 
 def predict_input(
@@ -61,7 +70,7 @@ def predict_input(
     """The request as /v1 would have sent it. `config`: the model's, for h0 and c0; the
     pipeline checks the inputs against the model it runs."""
     request, tensors = received
-    _check_names(request)
+    _check_names(request, config)
     inputs = dense(tensors["inputs"], ("inputs",))
     lengths = checked_lengths(tensors.get("lengths"), inputs)
     inputs = to_float32(zero_padding(inputs, lengths), ("inputs",))
@@ -70,12 +79,13 @@ def predict_input(
     return PredictInput(options, inputs, lengths, _state(tensors, len(lengths), config))
 
 
-def _check_names(request: InferenceRequest) -> None:
+def _check_names(request: InferenceRequest, config: LSTMConfig) -> None:
+    known = _names(INPUT_TYPES, config)
     for tensor in request.inputs:
         datatypes = INPUT_TYPES.get(tensor.name)
-        if datatypes is None:
+        if datatypes is None or tensor.name not in known:
             raise InvalidInput(
-                f"unknown input {tensor.name!r}; this model takes {', '.join(INPUT_TYPES)}"
+                f"unknown input {tensor.name!r}; this model takes {', '.join(known)}"
             )
         if tensor.datatype not in datatypes:
             raise InvalidInput(
@@ -85,14 +95,13 @@ def _check_names(request: InferenceRequest) -> None:
         raise InvalidInput("the input named 'inputs' is missing: the batch of sequences")
 
 
-def _state(
-    tensors: dict[str, np.ndarray], batch: int, config: LSTMConfig
-) -> tuple[np.ndarray, np.ndarray] | None:
-    if "h0" not in tensors and "c0" not in tensors:
+def _state(tensors: dict[str, np.ndarray], batch: int, config: LSTMConfig) -> State | None:
+    names = ("h0", "c0") if config.has_cell_state else ("h0",)
+    if not any(name in tensors for name in names):
         return None
     shape = (config.num_layers, batch, config.hidden_size)
     parts = []
-    for name in ("h0", "c0"):
+    for name in names:
         if name not in tensors:
             raise InvalidInput("send both h0 and c0, or neither")
         if tensors[name].shape != shape:
@@ -101,7 +110,7 @@ def _state(
                 f"hidden_size={shape[2]}], got {list(tensors[name].shape)}"
             )
         parts.append(to_float32(tensors[name], (name,)))
-    return parts[0], parts[1]
+    return parts[0], parts[1] if config.has_cell_state else None
 
 
 def session_step(parameters: InferParameters | None) -> SessionStep | None:
@@ -117,18 +126,17 @@ def session_step(parameters: InferParameters | None) -> SessionStep | None:
     )
 
 
-def wanted_outputs(request: InferenceRequest) -> list[Wanted]:
+def wanted_outputs(request: InferenceRequest, config: LSTMConfig) -> list[Wanted]:
     """The outputs asked for, each as binary data or not: its own `binary_data` parameter, else
     the request's `binary_data_output`."""
+    known = _names(OUTPUTS, config)
     binary = request.parameters.binary_data_output if request.parameters else False
     if request.outputs is None:
         return [Wanted("predictions", binary)]
     wanted: list[Wanted] = []
     for output in request.outputs:
-        if output.name not in OUTPUTS:
-            raise InvalidInput(
-                f"unknown output {output.name!r}; this model has {', '.join(OUTPUTS)}"
-            )
+        if output.name not in known:
+            raise InvalidInput(f"unknown output {output.name!r}; this model has {', '.join(known)}")
         if any(other.name == output.name for other in wanted):
             raise InvalidInput(f"output {output.name!r} is asked for twice")
         own = output.parameters.binary_data if output.parameters else None
@@ -142,8 +150,10 @@ def outputs(prediction: Prediction, wanted: list[Wanted], steps: int) -> list[Ou
 
 
 def _array(prediction: Prediction, name: str, steps: int) -> np.ndarray:
+    if name == "cn" and prediction.c is not None:
+        return prediction.c
     if name != "sequence":
-        return {"predictions": prediction.predictions, "hn": prediction.h, "cn": prediction.c}[name]
+        return {"predictions": prediction.predictions, "hn": prediction.h}[name]
     if prediction.steps is None:  # a bug: predict_input asks for them
         raise RuntimeError("the per-step outputs were not computed")
     batch, size = prediction.predictions.shape

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from app.core.errors import SessionsFull
 from app.core.inference_keys import Owner
-from app.serving.batch import LSTMState
+from model.inference import State
 
 Clock = Callable[[], float]
 Key = tuple[Owner, str]  # (owner, session id)
@@ -19,15 +19,15 @@ Key = tuple[Owner, str]  # (owner, session id)
 
 class Kept(NamedTuple):
     version: str  # the model version the session is pinned to
-    state: LSTMState  # after its last request
+    state: State  # after its last request
 
     @property
     def nbytes(self) -> int:
         return state_bytes(self.state)
 
 
-def state_bytes(state: LSTMState) -> int:
-    return int(state[0].nbytes + state[1].nbytes)
+def state_bytes(state: State) -> int:
+    return sum(int(part.nbytes) for part in state if part is not None)
 
 
 class Usage(NamedTuple):
@@ -71,7 +71,7 @@ class SessionStore(ABC):
         forgotten, so a failed start leaves nothing behind."""
 
     @abstractmethod
-    async def save(self, session: Session, version: str, state: LSTMState) -> None:
+    async def save(self, session: Session, version: str, state: State) -> None:
         """Keep `state` as the session's, evicting the least recently used sessions over the
         budgets. Nothing is kept when the session was deleted while its request ran."""
 

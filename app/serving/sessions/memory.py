@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from app.core.errors import UnknownSession
 from app.core.inference_keys import Owner
-from app.serving.batch import LSTMState
 from app.serving.sessions.base import Clock, Kept, Key, Session, SessionStore, Usage
+from model.inference import State
 
 
 @dataclass(eq=False)
@@ -69,7 +69,7 @@ class MemorySessionStore(SessionStore):
                         del self._sessions[session.key]
                 return
 
-    async def save(self, session: Session, version: str, state: LSTMState) -> None:
+    async def save(self, session: Session, version: str, state: State) -> None:
         assert isinstance(session, MemorySession)
         if session.ended:  # DELETE came while the request ran: it answers, nothing is kept
             return

@@ -18,9 +18,9 @@ from typing import NamedTuple, Protocol
 
 from app.core.errors import UnknownSession
 from app.core.inference_keys import Owner
-from app.serving.batch import LSTMState
 from app.serving.sessions.base import Clock, Kept, Key, Session, SessionStore, Usage
 from app.serving.sessions.codec import decode_state, encode_state
+from model.inference import State
 
 # A request holds its session this long at most before another may take it: far above any
 # request's run (the batcher answers or refuses within seconds), so only a dead holder's lease
@@ -138,7 +138,7 @@ class SharedSessionStore(SessionStore):
             if local.users == 0:
                 del self._local[key]
 
-    async def save(self, session: Session, version: str, state: LSTMState) -> None:
+    async def save(self, session: Session, version: str, state: State) -> None:
         assert isinstance(session, LeasedSession)
         kept = Kept(version, state)
         self.check_fits(kept.nbytes)
