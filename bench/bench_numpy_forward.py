@@ -28,7 +28,7 @@ import torch  # noqa: E402
 
 from model.config import LSTMConfig  # noqa: E402
 from model.lstm import LSTMModel  # noqa: E402
-from model.numpy_lstm import predict  # noqa: E402
+from model.numpy_model import predict  # noqa: E402
 
 CONFIG = LSTMConfig(input_size=10, hidden_size=20, num_layers=2, output_size=1)
 BATCH, STEPS = 256, 10

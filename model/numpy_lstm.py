@@ -1,7 +1,8 @@
-"""The classic LSTM regressor in NumPy alone: a stateless multi-layer `forward` that returns a
-cache, a `backward` that takes gradients of the outputs and final state and returns gradients of the
+"""The LSTM layers in NumPy alone: a stateless multi-layer `forward` that returns a cache, a
+`backward` that takes gradients of the outputs and final state and returns gradients of the
 inputs, weights and initial state (so truncated BPTT is explicit: pass state forward, drop the
-gradient), the linear head on each sequence's last real step, and an MSE loss.
+gradient). model/numpy_model.py puts the head and the loss on them (or on model/numpy_gru.py's
+or model/numpy_rnn.py's layers).
 
 Parameters are the classic model's state dict as NumPy arrays, in PyTorch's names and layout
 (`lstm.weight_ih_l{k}` (4H, in), `lstm.weight_hh_l{k}` (4H, H), `lstm.bias_ih_l{k}`,
@@ -19,8 +20,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from model.checkpoint import expected_shapes
-from model.config import LSTMConfig
 from model.errors import InvalidInput
 
 Params = dict[str, np.ndarray]
@@ -45,18 +44,6 @@ class Cache(NamedTuple):
 
 def num_layers(params: Params) -> int:
     return sum(1 for key in params if key.startswith("lstm.weight_ih_l"))
-
-
-def init_params(
-    config: LSTMConfig, rng: np.random.Generator, dtype: type[np.floating] = np.float32
-) -> Params:
-    """PyTorch's default initialisation: nn.LSTM draws every weight and bias from U(-1/sqrt(H),
-    1/sqrt(H)), and nn.Linear(H, O) draws from the same interval (its fan-in is H)."""
-    bound = 1.0 / np.sqrt(config.hidden_size)
-    return {
-        key: rng.uniform(-bound, bound, size=shape).astype(dtype)
-        for key, shape in expected_shapes(config).items()
-    }
 
 
 def step_mask(lengths: np.ndarray | None, steps: int, batch: int) -> np.ndarray | None:
@@ -265,67 +252,3 @@ def backward(
     names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
     ordered = {f"lstm.{n}_l{k}": grads[f"lstm.{n}_l{k}"] for k in range(layers) for n in names}
     return d_seq.transpose(1, 0, 2), ordered, dh0, dc0
-
-
-def head_forward(h_last: np.ndarray, params: Params) -> np.ndarray:
-    """h_last: (B, H), the top layer's state at each sequence's last real step -> (B, O)."""
-    weight = params["fc.weight"].astype(h_last.dtype, copy=False)  # (O, H)
-    bias = params["fc.bias"].astype(h_last.dtype, copy=False)  # (O,)
-    return h_last @ weight.T + bias  # type: ignore[no-any-return]
-
-
-def head_backward(
-    d_pred: np.ndarray, h_last: np.ndarray, params: Params
-) -> tuple[np.ndarray, Params]:
-    """d_pred: (B, O) -> gradient of h_last (B, H) and of `fc.weight`, `fc.bias`."""
-    weight = params["fc.weight"].astype(d_pred.dtype, copy=False)  # (O, H)
-    d_h = d_pred @ weight  # (B, H)
-    return d_h, {"fc.weight": d_pred.T @ h_last, "fc.bias": d_pred.sum(axis=0)}
-
-
-def mse_loss(pred: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
-    """Mean over every element, as nn.MSELoss(); returns the loss and its gradient in pred."""
-    diff = pred - target  # (B, O)
-    return float(np.mean(diff * diff)), (2.0 / diff.size) * diff
-
-
-def loss_and_grads(
-    x: np.ndarray,
-    y: np.ndarray,
-    params: Params,
-    h0: np.ndarray | None = None,
-    c0: np.ndarray | None = None,
-    lengths: np.ndarray | None = None,
-    dropout: float = 0.0,
-    rng: np.random.Generator | None = None,
-) -> tuple[float, Params, np.ndarray, np.ndarray]:
-    """MSE of fc(h at each last real step) against y (B, O): loss, gradients of every
-    parameter (state-dict names and order), dh0 and dc0 (L, B, H)."""
-    _, hn, _, cache = forward(x, params, h0, c0, lengths, dropout, rng)
-    pred = head_forward(hn[-1], params)  # (B, O)
-    loss, d_pred = mse_loss(pred, y.astype(pred.dtype, copy=False))
-    d_h_last, head_grads = head_backward(d_pred, hn[-1], params)
-    # The loss reads the top layer's final state only, so the gradient enters through dhn.
-    dhn = np.zeros_like(hn)  # (L, B, H)
-    dhn[-1] = d_h_last
-    _, grads, dh0, dc0 = backward(None, cache, dhn, None)
-    return loss, {**grads, **head_grads}, dh0, dc0
-
-
-def predict(
-    x: np.ndarray,
-    params: Params,
-    h0: np.ndarray | None = None,
-    c0: np.ndarray | None = None,
-    lengths: np.ndarray | None = None,
-    return_steps: bool = False,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-    """Predictions (B, O), hn, cn (L, B, H) and, with `return_steps`, fc at every step
-    (B, T, O), zero past each length (as the torch model returns them)."""
-    out, hn, cn, cache = forward(x, params, h0, c0, lengths, keep_cache=False)
-    steps = None
-    if return_steps:
-        steps = head_forward(out, params)  # (B, T, O)
-        if cache.mask is not None:
-            steps = steps * cache.mask.transpose(1, 0, 2)  # (B, T, 1) zero past each length
-    return head_forward(hn[-1], params), hn, cn, steps

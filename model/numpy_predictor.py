@@ -1,14 +1,13 @@
 """The NumPy inference backend: the classic model's forward pass in float32 with
-`model.numpy_lstm`, serving without torch ever being imported."""
+`model.numpy_model` (LSTM, GRU or RNN layers), serving without torch ever being imported."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from model.checkpoint import Checkpoint
-from model.errors import InvalidInput
 from model.inference import Predictor, RawOutput, State
-from model.numpy_lstm import predict
+from model.numpy_model import predict
 
 
 class NumpyPredictor(Predictor):
@@ -16,11 +15,6 @@ class NumpyPredictor(Predictor):
 
     def __init__(self, checkpoint: Checkpoint) -> None:
         super().__init__(checkpoint)
-        if checkpoint.config.cell != "lstm":
-            raise InvalidInput(
-                f"the NumPy backend serves lstm models; this is a {checkpoint.config.cell}: "
-                "serve it with --backend torch"
-            )
         # Contiguous float32 once, so no request pays for a cast or copy of the weights.
         self.params = {
             key: np.ascontiguousarray(array, dtype=np.float32)
@@ -42,5 +36,6 @@ class NumpyPredictor(Predictor):
             None if c0 is None else c0.astype(np.float32, copy=False),
             lengths,
             return_steps,
+            self.config.nonlinearity,
         )
         return RawOutput(predictions, h, c, steps)

@@ -1,6 +1,7 @@
 """The NumPy training engine: the same loop as `model.torch_trainer` (MSE, Adam, minibatches, a
 validation split, early stopping on the best epoch, gradient-norm clipping, a seed, progress and
-stop hooks, truncated BPTT) on `model.numpy_lstm`'s hand-written backward pass.
+stop hooks, truncated BPTT) on the hand-written backward passes of `model.numpy_model` (LSTM,
+GRU or RNN layers).
 
 It shares the epoch loop, split, scaling and result types with the torch engine
 (`model.train_loop`, torch-free), so a caller picks an engine by function: `train_torch` or
@@ -21,7 +22,8 @@ from model.checkpoint import Checkpoint
 from model.config import LSTMConfig
 from model.data import Samples
 from model.errors import InvalidInput, TrainingCancelled
-from model.numpy_lstm import Params, forward, init_params, loss_and_grads, mse_loss, predict
+from model.numpy_lstm import Params
+from model.numpy_model import forward, init_params, loss_and_grads, mse_loss, predict
 from model.train_loop import (
     EpochLoop,
     ProgressCallback,
@@ -42,19 +44,23 @@ def tbptt_loss_and_grads(
     tbptt: int | None = None,
     dropout: float = 0.0,
     rng: np.random.Generator | None = None,
+    nonlinearity: str = "tanh",
 ) -> tuple[float, Params]:
     """MSE of the last-step prediction and its gradients, which flow back through at most
     `tbptt` steps. x: (B, T, F), y: (B, O)."""
     steps = x.shape[1]
-    if tbptt is None or tbptt >= steps:
-        loss, grads, _, _ = loss_and_grads(x, y, params, dropout=dropout, rng=rng)
-        return loss, grads
-    cut = steps - tbptt  # the last chunk is x[:, cut:], ending at T
-    # Running the earlier steps in one call or in chunks of `tbptt` gives the same state;
-    # without a cache, nothing of them is kept for a backward pass that will not come.
-    _, h, c, _ = forward(x[:, :cut], params, dropout=dropout, rng=rng, keep_cache=False)
-    # (h, c) enter as plain inputs; their gradients (dh0, dc0) are dropped: the truncation.
-    loss, grads, _, _ = loss_and_grads(x[:, cut:], y, params, h, c, dropout=dropout, rng=rng)
+    h, c, cut = None, None, 0
+    if tbptt is not None and tbptt < steps:
+        cut = steps - tbptt  # the last chunk is x[:, cut:], ending at T
+        # Running the earlier steps in one call or in chunks of `tbptt` gives the same state;
+        # without a cache, nothing of them is kept for a backward pass that will not come.
+        _, h, c, _ = forward(
+            x[:, :cut], params, None, None, None, dropout, rng, False, nonlinearity
+        )
+    # The state enters as plain inputs; its gradients (dh0, dc0) are dropped: the truncation.
+    loss, grads, _, _ = loss_and_grads(
+        x[:, cut:], y, params, h, c, None, dropout, rng, nonlinearity
+    )
     return loss, grads
 
 
@@ -97,9 +103,9 @@ class Adam:
             params[key] -= (self.learning_rate / correct1) * m / denom
 
 
-def evaluate(params: Params, x: np.ndarray, y: np.ndarray) -> float:
+def evaluate(params: Params, x: np.ndarray, y: np.ndarray, nonlinearity: str = "tanh") -> float:
     """MSE of the predictions on x (B, T, F) against y (B, O), without dropout."""
-    pred, _, _, _ = predict(x, params)  # (B, O)
+    pred, _, _, _ = predict(x, params, nonlinearity=nonlinearity)  # (B, O)
     return mse_loss(pred, y)[0]
 
 
@@ -125,8 +131,6 @@ def train_numpy(
     """
     if device != "cpu":
         raise InvalidInput("the NumPy engine runs on the CPU: device cpu, or use torch")
-    if config.cell != "lstm":
-        raise InvalidInput(f"the NumPy engine trains lstm models, not {config.cell}: use torch")
     if checkpointing is not None and (checkpointing.save or checkpointing.resume_from):
         raise InvalidInput("the NumPy engine does not save or resume training state: use torch")
     rng = np.random.default_rng(params.seed)
@@ -143,6 +147,7 @@ def train_numpy(
     dropout = prepared.config.dropout if prepared.config.num_layers > 1 else 0.0
     optimizer = Adam(params.learning_rate)
     stop = should_stop or (lambda: False)
+    nonlinearity = prepared.config.nonlinearity
 
     def run_epoch() -> float:
         """One pass over shuffled minibatches; the sample-weighted mean train loss."""
@@ -153,7 +158,7 @@ def train_numpy(
                 raise TrainingCancelled("training was stopped")
             rows = order[start : start + params.batch_size]
             loss, grads = tbptt_loss_and_grads(
-                x[rows], y[rows], weights, params.tbptt, dropout, rng
+                x[rows], y[rows], weights, params.tbptt, dropout, rng, nonlinearity
             )
             if params.clip_grad_norm is not None:
                 clip_grad_norm(grads, params.clip_grad_norm)
@@ -162,7 +167,7 @@ def train_numpy(
         return total / len(x)
 
     def evaluate_val() -> float | None:
-        return None if val is None else evaluate(weights, *val)
+        return None if val is None else evaluate(weights, *val, nonlinearity)
 
     loop = EpochLoop(params, lambda: {k: v.copy() for k, v in weights.items()}, on_progress)
     loop.run(run_epoch, evaluate_val)

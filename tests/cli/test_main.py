@@ -60,6 +60,19 @@ def test_train_on_an_npy_series_gives_the_model_of_the_same_csv_series(
         np.testing.assert_allclose(array, expected[key], rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+def test_train_a_gru_or_relu_rnn_on_either_engine(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], backend: str
+) -> None:
+    for cell, extra in (("gru", []), ("rnn", ["--nonlinearity", "relu"])):
+        out = tmp_path / f"{cell}.safetensors"
+        _run(capsys, "train", str(SUNSPOTS), "--columns", "SUNACTIVITY", "--window", "6",
+             "--cell", cell, *extra, "--dry-run", "--backend", backend, "--hidden-size", "4",
+             "--out", str(out))  # fmt: skip
+        config = load_checkpoint(out).config
+        assert (config.cell, config.nonlinearity) == (cell, extra[-1] if extra else "tanh")
+
+
 def test_train_on_npz_with_tbptt_and_dry_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

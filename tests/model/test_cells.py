@@ -1,7 +1,7 @@
 """The recurrent family (LSTM, GRU, Elman RNN) through the torch model, checkpoints and the torch
 predictor: a plain `nn.GRU` + `nn.Linear` or `nn.RNN` + `nn.Linear` state dict, saved by a user's
-own class, serves what that class computes, ragged and continued; the cell is read off the keys
-and the gate rows; old checkpoints load as LSTM."""
+own class, serves what that class computes on both backends, ragged and continued; the cell is
+read off the keys and the gate rows; old checkpoints load as LSTM."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from torch import nn
 from model.checkpoint import METADATA_KEY, Checkpoint, load_checkpoint, save_checkpoint
 from model.config import LSTMConfig
 from model.errors import CheckpointError, InvalidInput
+from model.inference import Predictor
 from model.lstm import LSTMModel
+from model.numpy_predictor import NumpyPredictor
 from model.torch_predictor import TorchPredictor
 from tests.support.checkpoints import make_checkpoint
 
@@ -70,7 +72,11 @@ def test_a_users_gru_or_rnn_serves_what_the_users_class_computes(
     checkpoint = load_checkpoint(path, nonlinearity=nonlinearity)
     cell = "gru" if isinstance(model, UserGRU) else "rnn"
     assert (checkpoint.config.cell, checkpoint.config.nonlinearity) == (cell, nonlinearity)
-    predictor = TorchPredictor(checkpoint)
+    for predictor in (TorchPredictor(checkpoint), NumpyPredictor(checkpoint)):
+        _check_against(model, predictor)
+
+
+def _check_against(model: nn.Module, predictor: Predictor) -> None:
     rng = np.random.default_rng(1)
     x = rng.normal(size=(3, 7, 3)).astype(np.float32)
     lengths = np.array([7, 4, 1])

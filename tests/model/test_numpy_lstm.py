@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from model import numpy_lstm as nl
+from model import numpy_model as nm
 from model.checkpoint import expected_shapes
 from model.config import LSTMConfig
 from model.inference import pad_sequences
@@ -33,7 +34,7 @@ def _setup(
     """float64 weights, x (B, T, F), h0 and c0 (L, B, H), all random and non-trivial."""
     rng = np.random.default_rng(seed)
     # Larger than the default init, so gates leave their linear region and errors show.
-    params = {k: 2 * v for k, v in nl.init_params(config, rng, np.float64).items()}
+    params = {k: 2 * v for k, v in nm.init_params(config, rng, np.float64).items()}
     x = rng.standard_normal((batch, steps, config.input_size))
     state_shape = (config.num_layers, batch, config.hidden_size)
     return params, x, rng.standard_normal(state_shape), rng.standard_normal(state_shape)
@@ -94,7 +95,7 @@ def test_gradient_check_of_the_full_model_mse_with_dropout() -> None:
     def run() -> tuple[float, nl.Params, np.ndarray, np.ndarray]:
         # The same seed draws the same dropout masks, so the loss is a fixed function.
         rng = np.random.default_rng(3)
-        return nl.loss_and_grads(x, y, params, h0, c0, RAGGED, dropout=0.3, rng=rng)
+        return nm.loss_and_grads(x, y, params, h0, c0, RAGGED, dropout=0.3, rng=rng)
 
     _, grads, dh0, dc0 = run()
     assert list(grads) == list(expected_shapes(CONFIG))  # every parameter, state-dict order
@@ -120,12 +121,12 @@ def test_ragged_batch_equals_each_sequence_alone() -> None:
     params, x, h0, c0 = _setup()
     for row, length in enumerate(RAGGED):
         x[row, length:] = 1e6  # padding must never be read
-    pred, hn, cn, steps = nl.predict(x, params, h0, c0, RAGGED, return_steps=True)
+    pred, hn, cn, steps = nm.predict(x, params, h0, c0, RAGGED, return_steps=True)
     assert steps is not None
     for row, length in enumerate(RAGGED):
         alone = x[row : row + 1, :length]
         state = (h0[:, row : row + 1], c0[:, row : row + 1])
-        p1, h1, c1, s1 = nl.predict(alone, params, *state, return_steps=True)
+        p1, h1, c1, s1 = nm.predict(alone, params, *state, return_steps=True)
         assert s1 is not None
         np.testing.assert_allclose(pred[row], p1[0], rtol=0, atol=1e-14)
         np.testing.assert_allclose(hn[:, row], h1[:, 0], rtol=0, atol=1e-14)
@@ -139,7 +140,7 @@ def test_float32_outputs_and_states_match_torch() -> None:
     params, x, h0, c0 = _setup(config, batch=4, steps=5)
     params32 = {k: v.astype(np.float32) for k, v in params.items()}
     x32, h32, c32 = (a.astype(np.float32) for a in (x, h0, c0))
-    pred, hn, cn, steps = nl.predict(x32, params32, h32, c32, RAGGED, return_steps=True)
+    pred, hn, cn, steps = nm.predict(x32, params32, h32, c32, RAGGED, return_steps=True)
     assert pred.dtype == hn.dtype == np.float32
     model = _torch_model(params, config, torch.float32)
     with torch.inference_mode():
@@ -157,7 +158,7 @@ def test_float32_outputs_and_states_match_torch() -> None:
 def test_float64_gradients_match_torch_autograd() -> None:
     params, x, h0, c0 = _setup()
     y = np.random.default_rng(4).standard_normal((4, CONFIG.output_size))
-    loss, grads, dh0, dc0 = nl.loss_and_grads(x, y, params, h0, c0, RAGGED)
+    loss, grads, dh0, dc0 = nm.loss_and_grads(x, y, params, h0, c0, RAGGED)
     model = _torch_model(params, CONFIG, torch.float64)
     h0_t = torch.tensor(h0, requires_grad=True)
     c0_t = torch.tensor(c0, requires_grad=True)
@@ -198,7 +199,7 @@ def test_padded_inputs_get_no_gradient_and_backward_needs_a_cache() -> None:
 
 
 def test_init_params_has_the_state_dict_layout_and_torch_range() -> None:
-    params = nl.init_params(CONFIG, np.random.default_rng(0))
+    params = nm.init_params(CONFIG, np.random.default_rng(0))
     shapes = {key: value.shape for key, value in params.items()}
     assert shapes == expected_shapes(CONFIG)
     assert all(v.dtype == np.float32 for v in params.values())

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from model import numpy_lstm as nl
+from model import numpy_model as nm
 from model.config import LSTMConfig
 from model.data import SequenceData, from_arrays
 from model.errors import TrainingCancelled
@@ -24,7 +25,7 @@ CONFIG = LSTMConfig(input_size=2, hidden_size=5, num_layers=2, output_size=1)
 
 def _batch(steps: int = 7, batch: int = 3) -> tuple[nl.Params, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
-    params = {k: 2 * v for k, v in nl.init_params(CONFIG, rng, np.float64).items()}
+    params = {k: 2 * v for k, v in nm.init_params(CONFIG, rng, np.float64).items()}
     x = rng.standard_normal((batch, steps, CONFIG.input_size))
     return params, x, rng.standard_normal((batch, CONFIG.output_size))
 
@@ -32,20 +33,29 @@ def _batch(steps: int = 7, batch: int = 3) -> tuple[nl.Params, np.ndarray, np.nd
 @pytest.mark.parametrize("tbptt", [7, 8, 100])
 def test_tbptt_at_least_t_is_full_bptt(tbptt: int) -> None:
     params, x, y = _batch(steps=7)
-    full_loss, full, _, _ = nl.loss_and_grads(x, y, params)
+    full_loss, full, _, _ = nm.loss_and_grads(x, y, params)
     loss, grads = tbptt_loss_and_grads(x, y, params, tbptt)
     assert loss == full_loss
     for key, grad in full.items():
         np.testing.assert_array_equal(grads[key], grad)
 
 
-def test_tbptt_truncates_and_matches_the_torch_engine() -> None:
-    params, x, y = _batch(steps=7)
-    _, full, _, _ = nl.loss_and_grads(x, y, params)
-    loss, grads = tbptt_loss_and_grads(x, y, params, 2)
+@pytest.mark.parametrize(
+    ("cell", "nonlinearity"), [("lstm", "tanh"), ("gru", "tanh"), ("rnn", "tanh"), ("rnn", "relu")]
+)
+def test_tbptt_truncates_and_matches_the_torch_engine(cell: str, nonlinearity: str) -> None:
+    """Every cell: the whole model's loss and gradients (head, layers, truncation) equal
+    autograd's through the torch model."""
+    config = LSTMConfig(2, 5, 2, 1, cell=cell, nonlinearity=nonlinearity)  # type: ignore[arg-type]
+    rng = np.random.default_rng(0)
+    params = {k: 2 * v for k, v in nm.init_params(config, rng, np.float64).items()}
+    x, y = rng.standard_normal((3, 7, 2)), rng.standard_normal((3, 1))
+    _, full, _, _ = nm.loss_and_grads(x, y, params, nonlinearity=nonlinearity)
+    loss, grads = tbptt_loss_and_grads(x, y, params, 2, nonlinearity=nonlinearity)
     # The truncated gradient is a different number: only the last 2 steps are differentiated.
-    assert np.abs(grads["lstm.weight_ih_l0"] - full["lstm.weight_ih_l0"]).max() > 1e-3
-    model = LSTMModel(CONFIG).double()
+    first = f"{cell}.weight_ih_l0"
+    assert np.abs(grads[first] - full[first]).max() > 1e-3
+    model = LSTMModel(config).double()
     model.load_state_dict({k: torch.from_numpy(v) for k, v in params.items()})
     loss_t = sequence_loss(model, torch.from_numpy(x), torch.from_numpy(y), 2)
     loss_t.backward()  # type: ignore[no-untyped-call]
@@ -62,7 +72,7 @@ def test_clip_grad_norm_and_adam_match_torch() -> None:
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     adam = Adam(0.01)
     for _ in range(3):
-        _, grads, _, _ = nl.loss_and_grads(x, y, params)
+        _, grads, _, _ = nm.loss_and_grads(x, y, params)
         norm = clip_grad_norm(grads, 0.1)
         optimizer.zero_grad()
         loss_t = sequence_loss(model, torch.from_numpy(x), torch.from_numpy(y), None)
