@@ -32,26 +32,42 @@ FloatArray = npt.NDArray[np.float32]
 PathLike = str | Path
 
 # Dimension names used in messages; targets may also arrive as (N,) for a single output.
-_DIMS = {"inputs": "(N, T, input_size)", "targets": "(N, output_size)", "series": "(rows, F)"}
+_DIMS = {
+    "inputs": "(N, T, input_size)",
+    "targets": "(N, output_size) or (N, T, output_size)",
+    "series": "(rows, F)",
+}
 
 
 @dataclass(frozen=True)
 class SequenceData:
-    """N training samples: a sequence of T steps in, one vector out. Always valid once built."""
+    """N training samples: a sequence of T steps in, and one vector out (sequence to one) or one
+    at every step (per-step targets). Always valid once built."""
 
     inputs: FloatArray  # (N, T, input_size) float32, finite
-    targets: FloatArray  # (N, output_size) float32, finite
+    targets: FloatArray  # (N, output_size), or (N, T, output_size) per step; float32, finite
     source: str = "inline"  # where the samples came from, kept for provenance
 
     def __post_init__(self) -> None:
         _check_array(self.inputs, "inputs", 3)
-        _check_array(self.targets, "targets", 2)
+        _check_array(self.targets, "targets", 2, 3)
         n_in, n_out = self.inputs.shape[0], self.targets.shape[0]
         if n_in != n_out:
             raise InvalidInput(
                 f"inputs has {n_in} samples but targets has {n_out}; they must match",
                 ("targets",),
             )
+        if self.per_step and self.targets.shape[1] != self.inputs.shape[1]:
+            raise InvalidInput(
+                f"per-step targets have {self.targets.shape[1]} steps but the inputs have "
+                f"{self.inputs.shape[1]}; they must match",
+                ("targets",),
+            )
+
+    @property
+    def per_step(self) -> bool:
+        """Whether every step has a target, (N, T, output_size)."""
+        return self.targets.ndim == 3
 
     def __len__(self) -> int:
         return int(self.inputs.shape[0])
@@ -62,7 +78,8 @@ class SequenceData:
             "n": int(n),
             "steps": int(steps),
             "input_size": int(input_size),
-            "output_size": int(self.targets.shape[1]),
+            "output_size": int(self.targets.shape[-1]),
+            "per_step": self.per_step,
             "source": self.source,
         }
 
@@ -87,6 +104,10 @@ class Samples(Protocol):
     @property
     def source(self) -> str: ...
 
+    @property
+    def per_step(self) -> bool:
+        """Whether every step has a target."""
+
     def __len__(self) -> int: ...
 
     def summary(self) -> dict[str, Any]: ...
@@ -94,7 +115,7 @@ class Samples(Protocol):
     def subset(self, index: npt.NDArray[np.intp], part: str) -> Self: ...
 
     def batch(self, rows: npt.NDArray[np.intp]) -> tuple[FloatArray, FloatArray]:
-        """Samples `rows`: inputs (B, T, F), targets (B, O)."""
+        """Samples `rows`: inputs (B, T, F), targets (B, O) or per step (B, T, O)."""
 
     def chunks(self, size: int) -> Iterator[tuple[FloatArray, FloatArray]]:
         """Every sample in order, `size` at a time."""
@@ -110,12 +131,13 @@ AnySamples = TypeVar("AnySamples", bound=Samples)
 
 
 def from_arrays(inputs: object, targets: object, source: str = "inline") -> SequenceData:
-    """Build from nested lists or arrays: inputs (N, T, input_size), targets (N, output_size).
+    """Build from nested lists or arrays: inputs (N, T, input_size), targets (N, output_size),
+    or (N, T, output_size) for a target at every step.
 
     Targets of shape (N,) are taken as one output per sample, i.e. (N, 1).
     """
     x = _to_float32(inputs, "inputs", (3,))  # (N, T, input_size)
-    y = _to_float32(targets, "targets", (1, 2))  # (N, output_size) or (N,)
+    y = _to_float32(targets, "targets", (1, 2, 3))  # (N, O), (N,) or (N, T, O)
     if y.ndim == 1:
         y = y[:, None]  # (N,) -> (N, 1)
     return SequenceData(x, y, source)
@@ -127,12 +149,14 @@ def make_windows(
     horizon: int = 1,
     target_columns: Sequence[int] | None = None,
     source: str = "inline",
+    per_step: bool = False,
 ) -> SequenceData:
     """Sliding windows over a time series of shape (rows, F) (or (rows,) for one feature).
 
     Sample i has inputs series[i : i + window] (all F columns) and target
     series[i + window - 1 + horizon, target_columns]: the row `horizon` steps after the window's
-    last row. target_columns defaults to the last column.
+    last row; `per_step`: a target at every step t, series[i + t + horizon, target_columns], the
+    row `horizon` steps after that step. target_columns defaults to the last column.
     """
     values = _to_float32(series, "series", (1, 2))
     if values.ndim == 1:
@@ -152,7 +176,11 @@ def make_windows(
     # sliding_window_view puts the window axis last: (rows - window + 1, F, window).
     views = np.lib.stride_tricks.sliding_window_view(values, window, axis=0)[:n]
     inputs = np.ascontiguousarray(views.transpose(0, 2, 1))  # (n, window, F)
-    targets = values[window - 1 + horizon :][:n][:, targets_at]  # (n, len(targets_at))
+    if per_step:  # the same windows, `horizon` rows later: (n, window, len(targets_at))
+        ahead = np.lib.stride_tricks.sliding_window_view(values[horizon:], window, axis=0)[:n]
+        targets = ahead[:, targets_at].transpose(0, 2, 1)
+    else:
+        targets = values[window - 1 + horizon :][:n][:, targets_at]  # (n, len(targets_at))
     return SequenceData(inputs, np.ascontiguousarray(targets), source)
 
 
@@ -209,8 +237,10 @@ def load_csv(
     horizon: int = 1,
     columns: Sequence[str] | None = None,
     target_columns: Sequence[str] | None = None,
+    per_step: bool = False,
 ) -> SequenceData:
-    """Read a CSV time series (see `read_csv_series`) and cut it into sliding windows.
+    """Read a CSV time series (see `read_csv_series`) and cut it into sliding windows (with a
+    target at every step when `per_step`).
 
     The chosen `columns` are the input features; `target_columns` (default: the last chosen
     column) must be among them, since the model reads a target's past values as input.
@@ -226,7 +256,8 @@ def load_csv(
                 f"({', '.join(names)}); add it to columns",
                 ("target_columns", k),
             )
-    return make_windows(values, window, horizon, [names.index(n) for n in wanted], str(path))
+    targets = [names.index(n) for n in wanted]
+    return make_windows(values, window, horizon, targets, str(path), per_step)
 
 
 def load_data(
@@ -237,11 +268,13 @@ def load_data(
     target_columns: Sequence[str] | Sequence[int] | None = None,
     *,
     trusted: bool = False,
+    per_step: bool = False,
 ) -> SequenceData | SeriesWindows:
     """Load .npz samples, a .csv time series or an .npy series, chosen by the file suffix.
 
-    window, horizon, columns and target_columns cut a series into windows; passing them (or a
-    horizon other than 1) for .npz is an error rather than being silently ignored. A CSV's
+    window, horizon, columns, target_columns and per_step cut a series into windows; passing
+    them (or a horizon other than 1) for .npz is an error rather than being silently ignored
+    (an .npz has per-step targets when its targets are (N, T, output_size)). A CSV's
     target columns are names, an .npy's are indices. An .npy series is memory-mapped and its
     windows are cut when a batch asks for them (`model.windows`); its values are checked unless
     `trusted`.
@@ -257,6 +290,11 @@ def load_data(
             )
         if horizon != 1:
             raise InvalidInput("horizon applies to a series (.csv, .npy), not .npz", ("horizon",))
+        if per_step:
+            raise InvalidInput(
+                "per_step cuts a series; an .npz has per-step targets of shape (N, T, O)",
+                ("per_step",),
+            )
         return load_npz(path)
     if suffix not in (".csv", ".npy"):
         raise InvalidInput(
@@ -267,7 +305,7 @@ def load_data(
     if suffix == ".csv":
         if target_columns is not None and not all(isinstance(n, str) for n in target_columns):
             raise InvalidInput("target_columns of a CSV are column names", ("target_columns",))
-        return load_csv(path, window, horizon, columns, target_columns)  # type: ignore[arg-type]
+        return load_csv(path, window, horizon, columns, target_columns, per_step)  # type: ignore[arg-type]
     if columns is not None:
         raise InvalidInput("columns names CSV columns; an .npy series is used whole", ("columns",))
     if target_columns is not None and not all(isinstance(n, int) for n in target_columns):
@@ -275,7 +313,9 @@ def load_data(
     from model.windows import SeriesWindows  # it builds on this module
 
     targets: Sequence[int] | None = target_columns  # type: ignore[assignment]
-    return SeriesWindows.open(Path(path), window, horizon, targets, trusted=trusted)
+    return SeriesWindows.open(
+        Path(path), window, horizon, targets, trusted=trusted, per_step=per_step
+    )
 
 
 # --- splitting -----------------------------------------------------------------------------
@@ -392,7 +432,7 @@ def _check_array(array: object, name: str, *ndims: int) -> None:
 
 
 def _dims_message(name: str, ndims: tuple[int, ...], got: int) -> str:
-    allowed = " or ".join(str(d) for d in ndims)
+    allowed = " or ".join(", ".join(str(d) for d in ndims).rsplit(", ", 1))
     return f"{name} must have {allowed} dimensions {_DIMS.get(name, '')}, got {got}".strip()
 
 

@@ -16,12 +16,15 @@ _CHUNK = 1024  # sequences per model call: bounds memory on large validation set
 
 
 def validation_mse(predictor: Predictor, data: Samples) -> float:
-    """Mean over samples and outputs of (prediction - target)^2, in user units."""
+    """Mean over samples and outputs (and steps, for per-step targets) of
+    (prediction - target)^2, in user units."""
     total, count = 0.0, 0
     for inputs, targets in data.chunks(_CHUNK):  # (B, T, F), every sequence T steps long
         lengths = np.full(inputs.shape[0], inputs.shape[1], dtype=np.int64)
-        predictions = predictor.predict(inputs, lengths).predictions.astype(np.float64)  # (B, O)
-        total += float(np.sum((predictions - targets.astype(np.float64)) ** 2))
+        answer = predictor.predict(inputs, lengths, return_steps=targets.ndim == 3)
+        # (B, O), or every step's (B, T, O) for per-step targets
+        predictions = np.stack(answer.steps) if answer.steps is not None else answer.predictions
+        total += float(np.sum((predictions.astype(np.float64) - targets) ** 2))
         count += targets.size
     return total / count
 

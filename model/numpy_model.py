@@ -124,6 +124,30 @@ def loss_and_grads(
     return loss, {**grads, **head_grads}, dh0, dc0
 
 
+def step_loss_and_grads(
+    x: np.ndarray,
+    y: np.ndarray,
+    params: Params,
+    h0: np.ndarray | None = None,
+    c0: np.ndarray | None = None,
+    dropout: float = 0.0,
+    rng: np.random.Generator | None = None,
+    nonlinearity: str = "tanh",
+) -> tuple[float, Params, np.ndarray, np.ndarray | None]:
+    """Per-step targets y (B, T, O): the MSE of fc at every step, the gradients of every
+    parameter (state-dict names and order), and the final hn and (an LSTM's) cn (L, B, H), from
+    which the next chunk of a streamed sequence goes on."""
+    out, hn, cn, cache = forward(x, params, h0, c0, None, dropout, rng, True, nonlinearity)
+    batch, steps, hidden = out.shape
+    pred = head_forward(out, params)  # (B, T, O)
+    loss, d_pred = mse_loss(pred, y.astype(pred.dtype, copy=False))
+    flat = d_pred.reshape(batch * steps, -1)  # (B*T, O): every step is a sample of the head
+    d_flat, head_grads = head_backward(flat, out.reshape(batch * steps, hidden), params)
+    # The loss reads every step's output; the final state reaches it only through them.
+    _, grads, _, _ = backward(d_flat.reshape(batch, steps, hidden), cache)
+    return loss, {**grads, **head_grads}, hn, cn
+
+
 def predict(
     x: np.ndarray,
     params: Params,

@@ -14,6 +14,7 @@ is the only one that is differentiated; the steps before it run forward only and
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,7 +24,14 @@ from model.config import LSTMConfig
 from model.data import Samples
 from model.errors import InvalidInput, TrainingCancelled
 from model.numpy_lstm import Params
-from model.numpy_model import forward, init_params, loss_and_grads, mse_loss, predict
+from model.numpy_model import (
+    forward,
+    init_params,
+    loss_and_grads,
+    mse_loss,
+    predict,
+    step_loss_and_grads,
+)
 from model.train_loop import (
     EpochLoop,
     ProgressCallback,
@@ -62,6 +70,34 @@ def tbptt_loss_and_grads(
         x[:, cut:], y, params, h, c, None, dropout, rng, nonlinearity
     )
     return loss, grads
+
+
+def batch_losses(
+    x: np.ndarray,
+    y: np.ndarray,
+    params: Params,
+    tbptt: int | None = None,
+    dropout: float = 0.0,
+    rng: np.random.Generator | None = None,
+    nonlinearity: str = "tanh",
+) -> Iterator[tuple[float, Params, float]]:
+    """The losses one batch trains on, with their gradients and their share of the batch, as
+    the torch engine's `batch_losses`: one for a sequence-to-one target y (B, O); for per-step
+    targets y (B, T, O), one per chunk of `tbptt` steps, the state going on from chunk to chunk
+    with no gradient across (take the optimizer step before asking for the next)."""
+    if y.ndim == 2:
+        loss, grads = tbptt_loss_and_grads(x, y, params, tbptt, dropout, rng, nonlinearity)
+        yield loss, grads, 1.0
+        return
+    steps = x.shape[1]
+    size = steps if tbptt is None else min(tbptt, steps)
+    h, c = None, None
+    for start in range(0, steps, size):
+        chunk = slice(start, start + size)
+        loss, grads, h, c = step_loss_and_grads(
+            x[:, chunk], y[:, chunk], params, h, c, dropout, rng, nonlinearity
+        )
+        yield loss, grads, min(size, steps - start) / steps
 
 
 def clip_grad_norm(grads: Params, max_norm: float) -> float:
@@ -104,8 +140,11 @@ class Adam:
 
 
 def evaluate(params: Params, x: np.ndarray, y: np.ndarray, nonlinearity: str = "tanh") -> float:
-    """MSE of the predictions on x (B, T, F) against y (B, O), without dropout."""
-    pred, _, _, _ = predict(x, params, nonlinearity=nonlinearity)  # (B, O)
+    """MSE of the predictions on x (B, T, F) against y (B, O), or of every step's against
+    y (B, T, O), without dropout."""
+    pred, _, _, steps = predict(x, params, return_steps=y.ndim == 3, nonlinearity=nonlinearity)
+    if steps is not None:
+        return mse_loss(steps, y)[0]
     return mse_loss(pred, y)[0]
 
 
@@ -157,13 +196,13 @@ def train_numpy(
             if stop():
                 raise TrainingCancelled("training was stopped")
             rows = order[start : start + params.batch_size]
-            loss, grads = tbptt_loss_and_grads(
+            for loss, grads, share in batch_losses(
                 x[rows], y[rows], weights, params.tbptt, dropout, rng, nonlinearity
-            )
-            if params.clip_grad_norm is not None:
-                clip_grad_norm(grads, params.clip_grad_norm)
-            optimizer.step(weights, grads)
-            total += loss * len(rows)
+            ):
+                if params.clip_grad_norm is not None:
+                    clip_grad_norm(grads, params.clip_grad_norm)
+                optimizer.step(weights, grads)
+                total += loss * share * len(rows)
         return total / len(x)
 
     def evaluate_val() -> float | None:

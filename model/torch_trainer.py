@@ -6,6 +6,11 @@ TBPTT for a sequence-to-one loss: the loss sits on the last step, so the gradien
 most `tbptt` steps. The sequence is cut into chunks that end at T; every chunk but the last runs
 forward without a graph and hands its (h, c) on, detached (pytorch/examples `repackage_hidden`).
 Memory is bounded by `tbptt`, not T, and with `tbptt >= T` it is exactly full BPTT.
+
+Per-step targets (y of shape (B, T, O)) train as pytorch/examples' word_language_model does: the
+sequence is cut into chunks of `tbptt` steps from the start; each chunk's mean loss over its
+steps is one optimizer step, and the state goes on to the next chunk detached (k1 = k2 = k).
+With `tbptt >= T` there is one chunk: full BPTT of the loss over every step.
 """
 
 from __future__ import annotations
@@ -57,6 +62,37 @@ def sequence_loss(
             out = model(x[:, start : min(start + tbptt, steps - tbptt)], state)
             state = (out.h, out.c)  # (L, B, H) each, carrying no graph
     return nn.functional.mse_loss(model(x[:, steps - tbptt :], state).predictions, y)
+
+
+def step_losses(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, tbptt: int | None
+) -> Iterator[tuple[torch.Tensor, float]]:
+    """Per-step targets, a chunk of `tbptt` steps at a time: each chunk's mean squared error over
+    its steps and the chunk's share of the T steps. The state goes on to the next chunk
+    detached, so a chunk's gradient stops at its first step; take an optimizer step on each
+    loss before asking for the next (the next chunk runs on the updated weights).
+
+    x: (B, T, F), y: (B, T, O).
+    """
+    steps = x.shape[1]
+    size = steps if tbptt is None else min(tbptt, steps)
+    state = None
+    for start in range(0, steps, size):
+        out = model(x[:, start : start + size], state, return_steps=True)
+        chunk = out.steps  # (B, k, O)
+        yield nn.functional.mse_loss(chunk, y[:, start : start + size]), chunk.shape[1] / steps
+        state = (out.h.detach(), None if out.c is None else out.c.detach())  # (L, B, H) each
+
+
+def batch_losses(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, tbptt: int | None
+) -> Iterator[tuple[torch.Tensor, float]]:
+    """The losses one batch trains on, each with its share of the batch: one for a
+    sequence-to-one target (B, O), one per chunk for per-step targets (B, T, O)."""
+    if y.ndim == 3:
+        yield from step_losses(model, x, y, tbptt)
+    else:
+        yield sequence_loss(model, x, y, tbptt), 1.0  # type: ignore[arg-type]
 
 
 def train_torch(
@@ -118,13 +154,14 @@ def train_torch(
         ):
             if stop():
                 raise TrainingCancelled("training was stopped")
-            loss = _weighted_loss(trained, x, y, len(rows), group.size, params.tbptt)
-            optimizer.zero_grad()
-            loss.backward()  # type: ignore[no-untyped-call]
-            if params.clip_grad_norm is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), params.clip_grad_norm)
-            optimizer.step()
-            total += float(loss.detach()) * len(rows) / group.size
+            losses = _weighted_losses(trained, x, y, len(rows), group.size, params.tbptt)
+            for loss, share in losses:
+                optimizer.zero_grad()
+                loss.backward()  # type: ignore[no-untyped-call]
+                if params.clip_grad_norm is not None:
+                    nn.utils.clip_grad_norm_(model.parameters(), params.clip_grad_norm)
+                optimizer.step()
+                total += float(loss.detach()) * share * len(rows) / group.size
         return group.total(total) / len(order)
 
     def evaluate() -> float | None:
@@ -224,23 +261,30 @@ def _array(value: torch.Tensor) -> np.ndarray:
     return value.detach().cpu().numpy().copy()
 
 
-def _weighted_loss(
+def _weighted_losses(
     trained: nn.Module,
     x: torch.Tensor,
     y: torch.Tensor,
     batch_rows: int,
     ranks: int,
     tbptt: int | None,
-) -> torch.Tensor:
-    """This rank's mean loss over its rows `x` (B, T, F) and `y` (B, O), weighted by its share
-    of the batch: DDP's average over the ranks is then the whole batch's mean loss (alone: the
-    mean loss itself). A rank without rows in a last, short batch still takes part in the
-    all-reduce, with a zero loss."""
+) -> Iterator[tuple[torch.Tensor, float]]:
+    """This rank's losses over its rows `x` (B, T, F) and `y` (B, O) or (B, T, O), each weighted
+    by its share of the batch: DDP's average over the ranks is then the whole batch's mean loss
+    (alone: the mean loss itself). A rank without rows in a last, short batch still takes part
+    in every all-reduce, with zero losses."""
     if x.shape[0] == 0:
-        zero = torch.zeros((), device=x.device)
-        return sum((p.sum() * 0.0 for p in trained.parameters()), zero)
-    loss = sequence_loss(trained, x, y, tbptt)  # type: ignore[arg-type]
-    return loss * (x.shape[0] * ranks / batch_rows)
+        steps = x.shape[1]
+        size = steps if tbptt is None else min(tbptt, steps)
+        chunks = range(0, steps, size) if y.ndim == 3 else range(1)
+        for start in chunks:
+            zero = sum(
+                (p.sum() * 0.0 for p in trained.parameters()), torch.zeros((), device=x.device)
+            )
+            yield zero, (min(size, steps - start) / steps if y.ndim == 3 else 1.0)
+        return
+    for loss, share in batch_losses(trained, x, y, tbptt):
+        yield loss * (x.shape[0] * ranks / batch_rows), share
 
 
 class InMemory:
@@ -283,7 +327,7 @@ class Streamed:
         with torch.no_grad():
             for inputs, targets in self.prepared.val_set.chunks(EVALUATION_CHUNK):
                 x, y = _tensors(self.prepared.scaled_batch(inputs, targets), self.device)
-                total += float(((model(x).predictions - y) ** 2).sum())
+                total += float(((_outputs(model, x, y) - y) ** 2).sum())
                 count += y.numel()
         return total / count
 
@@ -316,7 +360,15 @@ def _tensors(
 @torch.no_grad()
 def _mse(model: LSTMModel, x: torch.Tensor, y: torch.Tensor) -> float:
     model.eval()
-    return float(nn.functional.mse_loss(model(x).predictions, y))
+    return float(nn.functional.mse_loss(_outputs(model, x, y), y))
 
 
-__all__ = ["sequence_loss", "train_torch"]  # the engine's whole API
+def _outputs(model: LSTMModel, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """What `y` is compared with: the last step's prediction (B, O), or every step's
+    (B, T, O) for per-step targets."""
+    out = model(x, return_steps=y.ndim == 3)
+    outputs: torch.Tensor = out.steps if y.ndim == 3 else out.predictions
+    return outputs
+
+
+__all__ = ["batch_losses", "sequence_loss", "step_losses", "train_torch"]  # the engine's whole API

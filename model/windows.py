@@ -4,8 +4,9 @@ kernel may drop them again, so a data set many times the process's memory trains
 `window` times the series' size, never exist at once.
 
 Sample i is the window starting at row `starts[i]`: inputs series[s : s + window] (all F
-columns), target series[s + window - 1 + horizon, target_columns], exactly as
-`model.data.make_windows` cuts an in-memory series, so both give the same samples."""
+columns), target series[s + window - 1 + horizon, target_columns] (per step: the row `horizon`
+after each step), exactly as `model.data.make_windows` cuts an in-memory series, so both give
+the same samples."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ class SeriesWindows:
     starts: npt.NDArray[np.intp]  # (N,) the first row of each sample's window
     source: str
     path: Path  # the file `series` maps
+    per_step: bool = False  # a target at every step, `horizon` rows after it
 
     @classmethod
     def open(
@@ -45,6 +47,7 @@ class SeriesWindows:
         *,
         source: str | None = None,
         trusted: bool = False,
+        per_step: bool = False,
     ) -> SeriesWindows:
         """Map `path` and describe its windows. Every value is checked to be finite (as float32)
         a few megabytes at a time, unless the file is `trusted` (this service checked it)."""
@@ -72,7 +75,7 @@ class SeriesWindows:
         if not trusted:
             check_finite(path, layout)
         starts = np.arange(rows - needed + 1, dtype=np.intp)
-        return cls(series, window, horizon, targets_at, starts, source or str(path), path)
+        return cls(series, window, horizon, targets_at, starts, source or str(path), path, per_step)
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -83,6 +86,7 @@ class SeriesWindows:
             "steps": self.window,
             "input_size": int(self.series.shape[1]),
             "output_size": len(self.targets_at),
+            "per_step": self.per_step,
             "source": self.source,
         }
 
@@ -92,12 +96,13 @@ class SeriesWindows:
         )
 
     def batch(self, rows: npt.NDArray[np.intp]) -> tuple[FloatArray, FloatArray]:
-        """Samples `rows`: inputs (B, window, F) and targets (B, O), float32, read now."""
+        """Samples `rows`: inputs (B, window, F) and targets (B, O) (per step: (B, window, O)),
+        float32, read now."""
         starts = self.starts[rows]  # (B,)
         steps = starts[:, None] + np.arange(self.window)  # (B, window) row numbers
         inputs = np.asarray(self.series[steps], dtype=np.float32)
-        ends = self.series[starts + self.window - 1 + self.horizon]  # (B, F)
-        targets = np.asarray(ends[:, list(self.targets_at)], dtype=np.float32)
+        ahead = steps + self.horizon if self.per_step else starts + self.window - 1 + self.horizon
+        targets = np.asarray(self.series[ahead][..., list(self.targets_at)], dtype=np.float32)
         return inputs, targets
 
     def chunks(self, size: int) -> Iterator[tuple[FloatArray, FloatArray]]:

@@ -54,6 +54,12 @@ def add_parser(commands: Subparsers) -> None:
         help="comma-separated target columns: names for CSV, indices for .npy (default: last)",
     )
     csv.add_argument(
+        "--per-step",
+        action="store_true",
+        help="a target at every step of each window (the value --horizon steps after it); "
+        "an .npz has them when its targets are (N, T, output_size)",
+    )
+    csv.add_argument(
         "--data-workers",
         type=int,
         default=0,
@@ -238,6 +244,7 @@ def _load(args: argparse.Namespace) -> Samples:
         horizon=args.horizon,
         columns=_names(args.columns),
         target_columns=targets,
+        per_step=args.per_step,
     )
     if args.dry_run:
         data = data.subset(np.arange(min(_DRY_RUN_SAMPLES, len(data))), "dry run")

@@ -59,7 +59,7 @@ def plan_job(
         "activate": request.activate,
     }
     if isinstance(data, SeriesWindows):  # trained from the data set's file, memory-mapped
-        windows = {"window": data.window, "horizon": data.horizon}
+        windows = {"window": data.window, "horizon": data.horizon, "per_step": data.per_step}
         spec["windows"] = {**windows, "target_columns": list(data.targets_at)}
     return JobPlan(data, spec)
 
@@ -96,7 +96,7 @@ def build_data(
 
 
 # The fields that cut a series into windows: meaningless for inputs and targets as they are.
-_WINDOWING = ("window", "horizon", "columns", "target_columns")
+_WINDOWING = ("window", "horizon", "columns", "target_columns", "per_step")
 
 
 def _arrays(spec: TrainData) -> SequenceData:
@@ -116,7 +116,9 @@ def _series(spec: TrainData, settings: Settings) -> SequenceData:
     series: list[Any] = spec.series or []
     features = len(series[0]) if series and isinstance(series[0], list) else 1
     n_targets = len(spec.target_columns) if spec.target_columns else 1
-    check_window_limits(len(series), features, window, spec.horizon or 1, n_targets, settings)
+    per_step = bool(spec.per_step)
+    check_window_limits(len(series), features, window, spec.horizon or 1,
+                        n_targets * (window if per_step else 1), settings)  # fmt: skip
     with located("data"):
         return make_windows(
             series,
@@ -124,6 +126,7 @@ def _series(spec: TrainData, settings: Settings) -> SequenceData:
             spec.horizon or 1,
             spec.target_columns,  # type: ignore[arg-type]
             source="inline series",
+            per_step=per_step,
         )
 
 
@@ -155,7 +158,7 @@ def _dataset(
         path = datasets.local_file(dataset)
         with located("data", path=str(path), name=name):
             data = load_data(path, spec.window, spec.horizon or 1, spec.columns, targets,  # type: ignore[arg-type]
-                             trusted=True)  # fmt: skip
+                             trusted=True, per_step=bool(spec.per_step))  # fmt: skip
     except (InvalidInput, FileNotFoundError):
         if datasets.get(dataset.id) is None:  # deleted since it was looked up: its file too
             raise UnknownDataset(f"no data set {dataset.id!r}", ("data", "dataset_id")) from None
@@ -169,6 +172,7 @@ def _check_csv_limits(spec: TrainData, dataset: Dataset, settings: Settings) -> 
     window = _window(spec)
     features = len(spec.columns) if spec.columns else len(dataset.summary["columns"])
     n_targets = len(spec.target_columns) if spec.target_columns else 1
+    n_targets *= window if spec.per_step else 1
     rows = int(dataset.summary["rows"])
     check_window_limits(rows, features, window, spec.horizon or 1, n_targets, settings)
 
@@ -199,7 +203,8 @@ def check_data_limits(data: Samples, settings: Settings) -> None:
         _check_size(len(data), 0, settings)
         return
     summary = data.summary()
-    values = summary["n"] * (summary["steps"] * summary["input_size"] + summary["output_size"])
+    targets = summary["output_size"] * (summary["steps"] if summary["per_step"] else 1)
+    values = summary["n"] * (summary["steps"] * summary["input_size"] + targets)
     _check_size(len(data), values, settings)
 
 

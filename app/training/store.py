@@ -153,6 +153,7 @@ class JobStore:
                 windows["target_columns"],
                 source=job.data["source"],
                 trusted=True,
+                per_step=windows.get("per_step", False),
             )
         with np.load(path, allow_pickle=False) as archive:
             return from_arrays(archive["inputs"], archive["targets"], source=job.data["source"])

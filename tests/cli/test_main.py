@@ -73,6 +73,19 @@ def test_train_a_gru_or_relu_rnn_on_either_engine(
         assert (config.cell, config.nonlinearity) == (cell, extra[-1] if extra else "tanh")
 
 
+def test_train_with_a_target_at_every_step(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "per-step.safetensors"
+    summary = _run(capsys, "train", str(SUNSPOTS), "--columns", "SUNACTIVITY", "--window", "6",
+                   "--per-step", "--tbptt", "2", "--dry-run", "--out", str(out))  # fmt: skip
+    assert summary["data"]["per_step"] is True and summary["params"]["tbptt"] == 2
+    sequence = TorchPredictor(load_checkpoint(out)).predict(
+        np.ones((1, 6, 1), np.float32), np.array([6]), return_steps=True
+    )
+    assert sequence.steps is not None and sequence.steps[0].shape == (6, 1)
+
+
 def test_train_on_npz_with_tbptt_and_dry_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -66,6 +66,7 @@ def test_from_arrays_accepts_nested_lists_as_float32() -> None:
         "steps": 2,
         "input_size": 2,
         "output_size": 1,
+        "per_step": False,
         "source": "inline",
     }
 
@@ -101,8 +102,8 @@ def test_value_beyond_float32_is_refused() -> None:
 def test_wrong_dimensions() -> None:
     with _raises(r"inputs must have 3 dimensions \(N, T, input_size\), got 2", ("inputs",)):
         from_arrays(np.zeros((4, 3)), np.zeros((4, 1)))
-    with _raises("targets must have 1 or 2 dimensions", ("targets",)):
-        from_arrays(np.zeros((4, 3, 1)), np.zeros((4, 1, 1)))
+    with _raises("targets must have 1, 2 or 3 dimensions", ("targets",)):
+        from_arrays(np.zeros((4, 3, 1)), np.zeros((4, 3, 1, 1)))
 
 
 def test_sample_count_mismatch_points_at_targets() -> None:
@@ -203,6 +204,7 @@ def test_load_npz(tmp_path: Path) -> None:
         "steps": 3,
         "input_size": 2,
         "output_size": 1,
+        "per_step": False,
         "source": str(path),
     }
     assert load_data(path).summary() == data.summary()

@@ -41,7 +41,8 @@ async def test_npz_upload_then_training_on_it(
     content = npz(inputs=RNG.normal(size=(30, 4, 3)), targets=RNG.normal(size=(30,)))
     dataset = await upload(client, content, NPZ)
     assert dataset["format"] == "npz" and dataset["bytes"] == len(content)
-    assert dataset["summary"] == {"n": 30, "steps": 4, "input_size": 3, "output_size": 1}
+    assert dataset["summary"] == {"n": 30, "steps": 4, "input_size": 3, "output_size": 1,
+                                  "per_step": False}  # fmt: skip
     assert (await client.get(f"/v1/datasets/{dataset['id']}")).json() == dataset
     assert (await client.get("/v1/datasets")).json()["datasets"] == [dataset]
     body = {"data": {"dataset_id": dataset["id"]}, "training": {"epochs": 1}}

@@ -221,7 +221,10 @@ InputsArray = Annotated[
 TargetsArray = Annotated[
     list[Any],
     WithJsonSchema(_NUMBERS_OR_ROWS),
-    Field(description="(N, output_size), or (N,) for one output"),
+    Field(
+        description="(N, output_size), or (N,) for one output, or (N, T, output_size) for a "
+        "target at every step"
+    ),
 ]
 SeriesArray = Annotated[
     list[Any],
@@ -231,9 +234,10 @@ SeriesArray = Annotated[
 
 
 class TrainData(StrictModel):
-    """Exactly one of: `inputs` and `targets`; a `series` with `window` (and `horizon`,
-    `target_columns` as indices); or a `dataset_id` (an .npz data set as it is, a CSV data set
-    with `window`, `horizon`, `columns` and `target_columns` as names)."""
+    """Exactly one of: `inputs` and `targets` ((N, T, O) targets: one at every step); a `series`
+    with `window` (and `horizon`, `target_columns` as indices, `per_step`); or a `dataset_id`
+    (an .npz data set as it is, a CSV data set with `window`, `horizon`, `columns`,
+    `target_columns` as names and `per_step`, an .npy series like a `series`)."""
 
     inputs: InputsArray | None = None
     targets: TargetsArray | None = None
@@ -246,6 +250,11 @@ class TrainData(StrictModel):
     )
     target_columns: Annotated[list[int | str], FAIL_FAST] | None = Field(
         default=None, description="series: column indices; CSV: names; default the last"
+    )
+    per_step: bool | None = Field(
+        default=None,
+        description="a series: a target at every step of each window (the value `horizon` "
+        "steps after it) instead of after the last; default false",
     )
 
 

@@ -242,6 +242,6 @@ async def test_a_job_trains_on_an_npy_series_from_disk(
     done = await wait_for_async(client, job["id"])
     assert done["state"] == "succeeded", done
     assert done["data"]["n"] == 112 and done["request"]["windows"] == {
-        "window": 8, "horizon": 1, "target_columns": [1]}  # fmt: skip
+        "window": 8, "horizon": 1, "per_step": False, "target_columns": [1]}  # fmt: skip
     linked = services.jobs.jobs.job_dir(job["id"]) / "data.npy"
     assert linked.stat().st_ino == services.datasets.get(dataset["id"]).path.stat().st_ino

@@ -53,6 +53,7 @@ async def test_a_job_stores_a_version_with_provenance_and_activates_it(
         "steps": 8,
         "input_size": 1,
         "output_size": 1,
+        "per_step": False,
         "source": "inline series",
     }
     job = await wait_for_async(client, queued["id"])
