@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 
-.PHONY: install serve test soak test-container lint format typecheck pytest docs pretrained bench bench-train bench-commits lock clean
+.PHONY: install serve test soak test-container lint format typecheck pytest docs pretrained bench bench-train bench-commits study lock clean
 
 $(RUNTIME): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,9 @@ pretrained: $(DEV)  ## rebuild model/pretrained/sunspots.safetensors
 
 bench: $(DEV)  ## throughput against a naive server and KServe (~8 min; writes bench/results.md)
 	$(BIN)/python bench/run.py
+
+study: $(DEV)  ## the truncation study: rnn, gru, lstm against truncation k (~20 min; writes experiments/truncation/)
+	$(BIN)/python -m experiments.truncation.study
 
 bench-train: $(DEV)  ## training samples/s: torch, NumPy, DDP on 2 processes, a memory-mapped series (writes bench/train-results.md)
 	$(BIN)/python bench/train_speed.py
