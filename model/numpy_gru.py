@@ -24,7 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from model.numpy_lstm import Params, step_mask
-from model.numpy_rnn import LayerGrads, drop_inputs, state_dict_grads, time_major
+from model.numpy_rnn import LayerGrads, backward_layers, drop_inputs, time_major
 
 
 class LayerCache(NamedTuple):
@@ -200,21 +200,10 @@ def backward(
     Returns dX (B, T, F), the gradients of every `gru.*` parameter (state-dict names and
     order), and dh0 (L, B, H).
     """
-    if not cache.layers:
-        raise ValueError("backward needs the cache of forward(..., keep_cache=True)")
-    layers = len(cache.layers)
-    hs = cache.layers[-1].hs  # (T+1, B, H)
-    steps, batch, hidden = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
-    dh0 = np.zeros((layers, batch, hidden), hs.dtype)  # (L, B, H)
-    dhn = np.zeros_like(dh0) if dhn is None else dhn
-    # Time-major from here on: (T, B, H), then (T, B, in) as it descends the layers.
-    d_seq = (
-        np.zeros((steps, batch, hidden), hs.dtype) if d_out is None else d_out.transpose(1, 0, 2)
-    )
-    per_layer: list[LayerGrads] = []
-    for k in reversed(range(layers)):
-        layer = cache.layers[k]
-        d_x, grads, dh0[k] = _layer_backward(d_seq, layer, cache.weights[k], dhn[k], cache.mask)
-        per_layer.insert(0, grads)
-        d_seq = d_x if layer.drop is None else d_x * layer.drop  # (T, B, in)
-    return d_seq.transpose(1, 0, 2), state_dict_grads("gru.", per_layer), dh0
+
+    def layer(
+        k: int, d_seq: np.ndarray, dh: np.ndarray
+    ) -> tuple[np.ndarray, LayerGrads, np.ndarray]:
+        return _layer_backward(d_seq, cache.layers[k], cache.weights[k], dh, cache.mask)
+
+    return backward_layers(d_out, cache.layers, dhn, "gru.", layer)

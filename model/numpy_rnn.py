@@ -15,7 +15,8 @@ Never imports torch.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -205,23 +206,43 @@ def backward(
     Returns dX (B, T, F), the gradients of every `rnn.*` parameter (state-dict names and
     order), and dh0 (L, B, H).
     """
-    if not cache.layers:
+
+    def layer(
+        k: int, d_seq: np.ndarray, dh: np.ndarray
+    ) -> tuple[np.ndarray, LayerGrads, np.ndarray]:
+        return _layer_backward(
+            d_seq, cache.layers[k], cache.weights[k], dh, cache.mask, cache.nonlinearity
+        )
+
+    return backward_layers(d_out, cache.layers, dhn, "rnn.", layer)
+
+
+def backward_layers(
+    d_out: np.ndarray | None,
+    layers: Sequence[Any],
+    dhn: np.ndarray | None,
+    prefix: str,
+    layer_backward: Callable[
+        [int, np.ndarray, np.ndarray], tuple[np.ndarray, LayerGrads, np.ndarray]
+    ],
+) -> tuple[np.ndarray, Params, np.ndarray]:
+    """The layers' backward passes from the top down, shared by the GRU and the RNN:
+    `layer_backward(k, d_seq, dh)` gives layer k's dx (T, B, in), gradients and dh0 (B, H)
+    from the gradient of its output (T, B, H) and of its final state (B, H). Each layer cache
+    has `hs` (T+1, B, H) and `drop`."""
+    if not layers:
         raise ValueError("backward needs the cache of forward(..., keep_cache=True)")
-    layers = len(cache.layers)
-    hs = cache.layers[-1].hs  # (T+1, B, H)
+    hs = layers[-1].hs  # (T+1, B, H)
     steps, batch, hidden = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
-    dh0 = np.zeros((layers, batch, hidden), hs.dtype)  # (L, B, H)
+    dh0 = np.zeros((len(layers), batch, hidden), hs.dtype)  # (L, B, H)
     dhn = np.zeros_like(dh0) if dhn is None else dhn
     # Time-major from here on: (T, B, H), then (T, B, in) as it descends the layers.
     d_seq = (
         np.zeros((steps, batch, hidden), hs.dtype) if d_out is None else d_out.transpose(1, 0, 2)
     )
     per_layer: list[LayerGrads] = []
-    for k in reversed(range(layers)):
-        layer = cache.layers[k]
-        d_x, grads, dh0[k] = _layer_backward(
-            d_seq, layer, cache.weights[k], dhn[k], cache.mask, cache.nonlinearity
-        )
+    for k in reversed(range(len(layers))):
+        d_x, grads, dh0[k] = layer_backward(k, d_seq, dhn[k])
         per_layer.insert(0, grads)
-        d_seq = d_x if layer.drop is None else d_x * layer.drop  # (T, B, in)
-    return d_seq.transpose(1, 0, 2), state_dict_grads("rnn.", per_layer), dh0
+        d_seq = d_x if layers[k].drop is None else d_x * layers[k].drop  # (T, B, in)
+    return d_seq.transpose(1, 0, 2), state_dict_grads(prefix, per_layer), dh0

@@ -39,6 +39,7 @@ from model.train_loop import (
     TrainParams,
     TrainResult,
     prepare,
+    step_chunks,
 )
 from model.train_state import Checkpointing
 
@@ -90,14 +91,12 @@ def batch_losses(
         yield loss, grads, 1.0
         return
     steps = x.shape[1]
-    size = steps if tbptt is None else min(tbptt, steps)
     h, c = None, None
-    for start in range(0, steps, size):
-        chunk = slice(start, start + size)
+    for chunk in step_chunks(steps, tbptt):
         loss, grads, h, c = step_loss_and_grads(
             x[:, chunk], y[:, chunk], params, h, c, dropout, rng, nonlinearity
         )
-        yield loss, grads, min(size, steps - start) / steps
+        yield loss, grads, (chunk.stop - chunk.start) / steps
 
 
 def clip_grad_norm(grads: Params, max_norm: float) -> float:

@@ -40,6 +40,7 @@ from model.train_loop import (
     TrainParams,
     TrainResult,
     prepare,
+    step_chunks,
 )
 from model.train_state import Checkpointing, TrainingState, run_identity
 
@@ -75,12 +76,10 @@ def step_losses(
     x: (B, T, F), y: (B, T, O).
     """
     steps = x.shape[1]
-    size = steps if tbptt is None else min(tbptt, steps)
     state = None
-    for start in range(0, steps, size):
-        out = model(x[:, start : start + size], state, return_steps=True)
-        chunk = out.steps  # (B, k, O)
-        yield nn.functional.mse_loss(chunk, y[:, start : start + size]), chunk.shape[1] / steps
+    for chunk in step_chunks(steps, tbptt):
+        out = model(x[:, chunk], state, return_steps=True)  # out.steps: (B, k, O)
+        yield nn.functional.mse_loss(out.steps, y[:, chunk]), out.steps.shape[1] / steps
         state = (out.h.detach(), None if out.c is None else out.c.detach())  # (L, B, H) each
 
 
@@ -275,13 +274,13 @@ def _weighted_losses(
     in every all-reduce, with zero losses."""
     if x.shape[0] == 0:
         steps = x.shape[1]
-        size = steps if tbptt is None else min(tbptt, steps)
-        chunks = range(0, steps, size) if y.ndim == 3 else range(1)
-        for start in chunks:
-            zero = sum(
-                (p.sum() * 0.0 for p in trained.parameters()), torch.zeros((), device=x.device)
+        chunks = step_chunks(steps, tbptt) if y.ndim == 3 else [slice(0, steps)]
+        for chunk in chunks:
+            zero = torch.zeros((), device=x.device)
+            yield (
+                sum((p.sum() * 0.0 for p in trained.parameters()), zero),
+                ((chunk.stop - chunk.start) / steps),
             )
-            yield zero, (min(size, steps - start) / steps if y.ndim == 3 else 1.0)
         return
     for loss, share in batch_losses(trained, x, y, tbptt):
         yield loss * (x.shape[0] * ranks / batch_rows), share

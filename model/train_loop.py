@@ -147,6 +147,13 @@ def split_data(data: Samples, params: TrainParams) -> tuple[Samples, Samples | N
     return split(data, params.validation_split, params.seed)
 
 
+def step_chunks(steps: int, tbptt: int | None) -> list[slice]:
+    """Per-step targets' streaming truncation: the chunks of `tbptt` steps from the start (the
+    last may be shorter); one chunk of all T steps when `tbptt` is None or at least T."""
+    size = steps if tbptt is None else min(tbptt, steps)
+    return [slice(start, min(start + size, steps)) for start in range(0, steps, size)]
+
+
 class EpochLoop(Generic[Weights]):
     """Runs epochs, keeps the best weights (by validation loss, else train loss), stops early
     after `early_stopping_patience` epochs without improvement, reports progress. `resume`

@@ -52,14 +52,9 @@ class SeriesWindows:
         """Map `path` and describe its windows. Every value is checked to be finite (as float32)
         a few megabytes at a time, unless the file is `trusted` (this service checked it)."""
         try:
-            layout = npy_layout(path)
+            layout = series_layout(path)
         except UnreadableFile as exc:
             raise InvalidInput(f"{path}: {exc.message}", ("path",)) from exc
-        if len(layout.shape) not in (1, 2) or 0 in layout.shape:
-            raise InvalidInput(
-                f"{path}: a series is (rows,) or (rows, F), not shape {list(layout.shape)}",
-                ("series",),
-            )
         mapped = np.memmap(path, layout.dtype, "r", layout.offset, layout.shape)
         series = mapped.reshape(layout.shape[0], -1)  # (rows,) -> (rows, 1); still mapped
         check_positive_int(window, "window")
@@ -112,6 +107,18 @@ class SeriesWindows:
     def in_memory(self) -> SequenceData:
         """Every window read into memory, as `make_windows` would have made them."""
         return SequenceData(*self.batch(np.arange(len(self))), source=self.source)
+
+
+def series_layout(path: Path) -> NpyLayout:
+    """An .npy file's layout (`npy_layout`: UnreadableFile when it is no readable array) that
+    holds a series: (rows,) or (rows, F), not empty (InvalidInput otherwise)."""
+    layout = npy_layout(path)
+    if len(layout.shape) not in (1, 2) or 0 in layout.shape:
+        raise InvalidInput(
+            f"an .npy series is (rows,) or (rows, F), not shape {list(layout.shape)}",
+            ("series",),
+        )
+    return layout
 
 
 def check_finite(path: Path, layout: NpyLayout) -> None:

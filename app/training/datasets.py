@@ -39,8 +39,8 @@ from app.protocol.v1.binary_body import file_errors
 from model.data import load_npz, read_csv_series
 from model.errors import DataTooLarge, InvalidInput
 from model.files import fsync_directory, make_directories, remove_stale_directories
-from model.npy import Budget, npy_layout
-from model.windows import check_finite
+from model.npy import Budget
+from model.windows import check_finite, series_layout
 
 DatasetFormat = Literal["npz", "csv", "npy"]
 
@@ -247,13 +247,8 @@ def _npy_summary(path: Path, max_columns: int) -> dict[str, Any]:
     """Rows and columns of a series, (rows,) or (rows, F), every value finite as float32; at
     most `max_columns` columns (the widest input a model may take)."""
     with file_errors(("body",), path=path.name):  # npy_layout names the file, not its path
-        layout = npy_layout(path)
+        layout = series_layout(path)
     shape = layout.shape
-    if len(shape) not in (1, 2) or 0 in shape:
-        raise InvalidInput(
-            f"an .npy data set is a series of shape (rows,) or (rows, F), not {list(shape)}",
-            ("series",),
-        )
     columns = 1 if len(shape) == 1 else shape[1]
     if columns > max_columns:
         raise LimitExceeded(

@@ -31,6 +31,7 @@ _PARAM_NAMES = {field.name for field in dataclasses.fields(TrainParams)}
 class JobPlan:
     data: Samples
     spec: dict[str, Any]  # model (LSTMConfig), training (TrainParams), init_from, activate
+    data_sha256: str | None = None  # a data set's file trained on as it is: its known sha256
 
 
 def plan_job(
@@ -61,6 +62,10 @@ def plan_job(
     if isinstance(data, SeriesWindows):  # trained from the data set's file, memory-mapped
         windows = {"window": data.window, "horizon": data.horizon, "per_step": data.per_step}
         spec["windows"] = {**windows, "target_columns": list(data.targets_at)}
+        dataset = datasets.get(request.data.dataset_id or "")
+        if dataset is None:  # deleted since it was read
+            raise UnknownDataset(f"no data set {request.data.dataset_id!r}", ("data", "dataset_id"))
+        return JobPlan(data, spec, dataset.sha256)
     return JobPlan(data, spec)
 
 

@@ -271,7 +271,7 @@ class JobRunner:
         return job
 
     def _store(self, job_id: str, plan: JobPlan) -> Job:
-        sha256 = self.jobs.write_data(job_id, plan.data)  # the file first: a row has its data
+        sha256 = self.jobs.write_data(job_id, plan.data, plan.data_sha256)  # the file first
         try:
             return self.jobs.create(job_id, plan.spec, plan.data.summary(), sha256, self.room)
         except BaseException:

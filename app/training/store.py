@@ -106,10 +106,11 @@ class JobStore:
     def data_path(self, job_id: str, spec: dict[str, Any]) -> Path:
         return self.job_dir(job_id) / (SERIES_NAME if "windows" in spec else DATA_NAME)
 
-    def write_data(self, job_id: str, data: Samples) -> str:
+    def write_data(self, job_id: str, data: Samples, sha256: str | None = None) -> str:
         """The job's validated samples, written atomically before the job row exists; their
         file's sha256. A series on disk is linked into the job's directory (copied where it
-        cannot be), never read into memory: the job keeps it when its data set is deleted."""
+        cannot be), never read into memory: the job keeps it when its data set is deleted;
+        `sha256`, its data set's, spares reading it all again."""
         if isinstance(data, SeriesWindows):
             target = self.job_dir(job_id) / SERIES_NAME
             make_directories(target.parent)
@@ -118,7 +119,7 @@ class JobStore:
             except OSError:  # another file system, or links not allowed
                 with data.path.open("rb") as source:
                     atomic_write_chunks(target, iter(lambda: source.read(1 << 20), b""))
-            return sha256_of_file(target)
+            return sha256 or sha256_of_file(target)
         samples = data.in_memory()
         buffer = io.BytesIO()
         np.savez(buffer, inputs=samples.inputs, targets=samples.targets)
