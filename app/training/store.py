@@ -385,21 +385,18 @@ class JobStore:
         with self.db.transaction() as db:
             if not _update(db, job_id, "running", "progress = ?", (json.dumps(progress),)):
                 return True
-            db.execute(
-                "INSERT INTO job_epochs (job_id, epoch, train_loss, val_loss, elapsed_s) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (job_id, epoch) DO UPDATE SET "
-                "train_loss = excluded.train_loss, val_loss = excluded.val_loss, "
-                "elapsed_s = excluded.elapsed_s",
-                (
-                    job_id,
-                    progress["epoch"],
-                    progress["train_loss"],
-                    progress["val_loss"],
-                    progress["elapsed_s"],
-                ),
-            )
+            _upsert_epoch(db, job_id, progress)
             row = db.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,))
             return bool(row.fetchone()[0])
+
+    def restore_history(self, job_id: str, history: list[dict[str, Any]]) -> None:
+        """The job's epochs are `history` (a resume point's): rows past its end go, and each of
+        its epochs is written as it stands there."""
+        last = history[-1]["epoch"] if history else 0
+        with self.db.transaction() as db:
+            db.execute("DELETE FROM job_epochs WHERE job_id = ? AND epoch > ?", (job_id, last))
+            for epoch in history:
+                _upsert_epoch(db, job_id, epoch)
 
     def record_resume_point(self, job_id: str, epoch: int, sha256: str) -> bool:
         """The worker wrote `resume_path(job_id)` (whose sha256 is `sha256`) after `epoch`;
@@ -451,3 +448,13 @@ def _update(
         (*args, job_id, from_state, *extra_args),
     )
     return cursor.rowcount == 1
+
+
+def _upsert_epoch(db: Connection, job_id: str, epoch: dict[str, Any]) -> None:
+    db.execute(
+        "INSERT INTO job_epochs (job_id, epoch, train_loss, val_loss, elapsed_s) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (job_id, epoch) DO UPDATE SET "
+        "train_loss = excluded.train_loss, val_loss = excluded.val_loss, "
+        "elapsed_s = excluded.elapsed_s",
+        (job_id, epoch["epoch"], epoch["train_loss"], epoch["val_loss"], epoch["elapsed_s"]),
+    )

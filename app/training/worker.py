@@ -186,7 +186,7 @@ def _train_and_store(
     init = load_checkpoint(store.checkpoint_file(base)) if base is not None else None
     # Rank 0 alone reports (the trainer calls it on rank 0 only) and saves resume points.
     progress = ProgressWriter(jobs, job.id, stop)
-    checkpointing = _checkpointing(job, jobs, stop)
+    checkpointing = _checkpointing(job, jobs, stop, group)
     # torch: imported by the worker only, never by the server.
     train = trainer("torch")
     config = LSTMConfig.from_dict(spec["model"])
@@ -208,11 +208,17 @@ def _train_and_store(
     )
 
 
-def _checkpointing(job: Job, jobs: JobStore, stop: StopFlags) -> Checkpointing:
+def _checkpointing(job: Job, jobs: JobStore, stop: StopFlags, group: Group) -> Checkpointing:
     """Resume points into the job's directory (and the database), every `checkpoint_every`
     epochs; the job's last one to start from, when it was interrupted and queued again."""
     path = jobs.resume_path(job.id)
     saved = jobs.resume_point(job)
+    state = None if saved is None else load_state(saved)
+    if state is not None and group.leader:
+        # The file may be one epoch past the database's record of it (a process killed between
+        # writing it and recording it): the run goes on from the file, so its history is the
+        # job's up to there.
+        jobs.restore_history(job.id, [epoch_record(epoch) for epoch in state.history])
 
     def save(state: TrainingState) -> None:
         save_state(state, path)
@@ -220,7 +226,7 @@ def _checkpointing(job: Job, jobs: JobStore, stop: StopFlags) -> Checkpointing:
             stop.cancelled = True  # no longer running: interrupted or cancelled meanwhile
 
     every = job.spec.get("checkpointing", {}).get("every", 1)
-    return Checkpointing(save, every, None if saved is None else load_state(saved))
+    return Checkpointing(save, every, state)
 
 
 class ProgressWriter:
@@ -235,16 +241,20 @@ class ProgressWriter:
         score = progress.val_loss if progress.val_loss is not None else progress.train_loss
         if self.best is None or score < self.best[0]:
             self.best = (score, progress.epoch)
-        record = {
-            "epoch": progress.epoch,
-            "epochs": progress.epochs,
-            "train_loss": finite(progress.train_loss),
-            "val_loss": finite(progress.val_loss),
-            "best_epoch": self.best[1],
-            "elapsed_s": round(progress.elapsed_s, 3),
-        }
+        record = {**epoch_record(progress), "best_epoch": self.best[1]}
         if self.jobs.record_epoch(self.job_id, record):
             self.stop.cancelled = True
+
+
+def epoch_record(progress: EpochProgress) -> dict[str, Any]:
+    """An epoch as the job's history and progress show it."""
+    return {
+        "epoch": progress.epoch,
+        "epochs": progress.epochs,
+        "train_loss": finite(progress.train_loss),
+        "val_loss": finite(progress.val_loss),
+        "elapsed_s": round(progress.elapsed_s, 3),
+    }
 
 
 def _metrics(

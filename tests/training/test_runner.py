@@ -130,6 +130,45 @@ async def test_start_up_applies_an_activation_that_a_crash_left_pending(
         assert (await client.get("/v1/models")).json()["active"] == "2"
 
 
+def test_a_resume_point_written_but_not_recorded_leaves_no_gap_in_the_history(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that dies between writing its resume point of epoch 4 and recording it: the
+    database says epoch 3, the file holds epoch 4. The run goes on from the file, and the job's
+    history is an uninterrupted run's, epoch 4 included."""
+    body = {**SMALL_JOB, "training": {"epochs": 6, "early_stopping_patience": None, "seed": 3}}
+    jobs = JobStore(settings.data_dir)
+    whole = queue_job(settings, body)
+    jobs.claim_next(dead_owner(), 60)
+    assert run_job(settings.data_dir, whole, None, StopFlags(os.getppid())) == 0
+    cut, stop = queue_job(settings, body), StopFlags(os.getppid())
+    record = JobStore.record_resume_point
+
+    def dies_before_recording_epoch_4(self: JobStore, job_id: str, epoch: int, sha: str) -> bool:
+        if epoch < 4:
+            return record(self, job_id, epoch, sha)
+        stop.shutdown = True  # the process ends here: epoch 4 is in the file alone
+        return True
+
+    monkeypatch.setattr(JobStore, "record_resume_point", dies_before_recording_epoch_4)
+    jobs.claim_next(dead_owner(), 60)
+    assert run_job(settings.data_dir, cut, None, stop) != 0
+    monkeypatch.undo()
+    running = jobs.get(cut)
+    assert running is not None and running.resume_epoch == 3
+    assert jobs.interrupt(running, {"code": "interrupted", "message": "killed"})
+    interrupted = jobs.get(cut)
+    assert interrupted is not None and jobs.requeue(interrupted, "killed")
+    assert [epoch["epoch"] for epoch in jobs.history(cut)] == [1, 2, 3]
+    jobs.claim_next(dead_owner(), 60)
+    assert run_job(settings.data_dir, cut, None, StopFlags(os.getppid())) == 0
+    assert _state(jobs, cut) == "succeeded"
+    losses = [[(e["epoch"], e["train_loss"], e["val_loss"]) for e in jobs.history(job_id)]
+              for job_id in (cut, whole)]  # fmt: skip
+    assert [epoch for epoch, _, _ in losses[0]] == [1, 2, 3, 4, 5, 6]
+    assert losses[0] == losses[1]
+
+
 def queue_job(settings: Settings, body: dict[str, Any]) -> str:
     """A job queued as POST /v1/train queues it, without a server."""
     request = TrainRequest.model_validate(body)
