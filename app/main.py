@@ -18,7 +18,18 @@ from fastapi import FastAPI
 from app.api.access_log import AccessLog
 from app.api.body_limit import BodySizeLimit
 from app.api.errors import install_error_handlers
-from app.api.routes import datasets, health, models, operations, predict, sessions, train, v2
+from app.api.routes import (
+    dashboard,
+    datasets,
+    forecast,
+    health,
+    models,
+    operations,
+    predict,
+    sessions,
+    train,
+    v2,
+)
 from app.core.database import Database, open_database
 from app.core.inference_keys import load_inference_keys
 from app.core.settings import Settings, get_settings
@@ -69,8 +80,9 @@ def create_app(
     app.state.metrics = Metrics(settings, lambda: getattr(app.state, "services", None))
     app.add_middleware(AccessLog, metrics=app.state.metrics)
     install_error_handlers(app)
-    for module in (health, predict, models, sessions, train, datasets, operations, v2):
+    for module in (health, predict, forecast, models, sessions, train, datasets, operations, v2):
         app.include_router(module.router)
+    app.include_router(dashboard.router)  # the pages at / and /ui, outside the API schema
     return app
 
 

@@ -180,6 +180,23 @@ def load_checkpoint(path: str | Path, nonlinearity: str = "tanh") -> Checkpoint:
     return _from_header(header[METADATA_KEY], tensors, source)
 
 
+def checkpoint_scalers(path: str | Path) -> tuple[Scaler, Scaler]:
+    """The input and target scaling of a `.safetensors` checkpoint of ours, from its header
+    alone (the tensors are not read)."""
+    source = str(path)
+    try:
+        with safetensors.safe_open(source, framework="numpy") as handle:
+            header = json.loads((handle.metadata() or {})[METADATA_KEY])
+        config = LSTMConfig.from_dict(header["config"])
+        return (
+            Scaler.from_dict(header["input_scaling"], config.input_size, "input"),
+            Scaler.from_dict(header["target_scaling"], config.output_size, "target"),
+        )
+    except (safetensors.SafetensorError, OSError, ValueError, KeyError, TypeError,
+            InvalidInput) as exc:  # fmt: skip
+        raise CheckpointError(source, f"invalid metadata header ({exc!s})") from exc
+
+
 def _from_header(raw: str, tensors: dict[str, np.ndarray], source: str) -> Checkpoint:
     try:
         header = json.loads(raw)

@@ -158,9 +158,7 @@ def make_windows(
     last row; `per_step`: a target at every step t, series[i + t + horizon, target_columns], the
     row `horizon` steps after that step. target_columns defaults to the last column.
     """
-    values = _to_float32(series, "series", (1, 2))
-    if values.ndim == 1:
-        values = values[:, None]  # (rows,) -> (rows, 1)
+    values = series_array(series)
     rows, features = values.shape
     check_positive_int(window, "window")
     check_positive_int(horizon, "horizon")
@@ -328,13 +326,8 @@ def split(data: AnySamples, validation_split: float, seed: int) -> tuple[AnySamp
     sliding windows over one series: neighbouring windows share rows, so a random split leaks
     validation values into training; use `chronological_split` there.
     """
-    n_val = _validation_count(len(data), validation_split)
-    order = np.random.default_rng(seed).permutation(len(data))
-    # Sorting keeps each part in the original sample order, which makes them easier to read.
-    return (
-        data.subset(np.sort(order[n_val:]), "train"),
-        data.subset(np.sort(order[:n_val]), "validation"),
-    )
+    train, val = random_rows(len(data), validation_split, seed)
+    return data.subset(train, "train"), data.subset(val, "validation")
 
 
 def chronological_split(data: AnySamples, validation_split: float) -> tuple[AnySamples, AnySamples]:
@@ -343,12 +336,24 @@ def chronological_split(data: AnySamples, validation_split: float) -> tuple[AnyS
     Right for sliding windows over a time series: validation then lies after training in time,
     as it does when the model forecasts.
     """
-    n_val = _validation_count(len(data), validation_split)
-    cut = len(data) - n_val
-    return (
-        data.subset(np.arange(cut), "train"),
-        data.subset(np.arange(cut, len(data)), "validation"),
-    )
+    train, val = chronological_rows(len(data), validation_split)
+    return data.subset(train, "train"), data.subset(val, "validation")
+
+
+Rows = npt.NDArray[np.intp]
+
+
+def random_rows(n: int, validation_split: float, seed: int) -> tuple[Rows, Rows]:
+    """The sample indices of `split`'s (train, val), each in sample order."""
+    n_val = _validation_count(n, validation_split)
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def chronological_rows(n: int, validation_split: float) -> tuple[Rows, Rows]:
+    """The sample indices of `chronological_split`'s (train, val)."""
+    cut = n - _validation_count(n, validation_split)
+    return np.arange(cut), np.arange(cut, n)
 
 
 def _validation_count(n: int, validation_split: float) -> int:
@@ -363,6 +368,13 @@ def _validation_count(n: int, validation_split: float) -> int:
 
 
 # --- validation helpers --------------------------------------------------------------------
+
+
+def series_array(values: object, name: str = "series") -> FloatArray:
+    """A series (rows, F) float32, every value finite, from nested lists or an array of shape
+    (rows, F) or (rows,) (one feature); InvalidInput located under `name` otherwise."""
+    array = _to_float32(values, name, (1, 2))
+    return array[:, None] if array.ndim == 1 else array  # (rows,) -> (rows, 1)
 
 
 def _to_float32(values: object, name: str, ndims: tuple[int, ...]) -> FloatArray:

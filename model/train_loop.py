@@ -12,11 +12,19 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 from annotated_types import Interval
 
 from model.checkpoint import Checkpoint
 from model.config import LSTMConfig
-from model.data import Samples, SequenceData, chronological_split, split
+from model.data import (
+    Samples,
+    SequenceData,
+    chronological_rows,
+    chronological_split,
+    random_rows,
+    split,
+)
 from model.errors import InvalidInput, TrainingFailed
 from model.intervals import within
 from model.scaling import Scaler
@@ -136,6 +144,16 @@ def check_sizes(config: LSTMConfig, data: Samples) -> None:
                 f"the data has {name} {summary[name]} but the model has {getattr(config, name)}",
                 ("data",),
             )
+
+
+def validation_rows(n: int, params: TrainParams) -> npt.NDArray[np.intp] | None:
+    """The indices of the validation samples `split_data` takes from n samples; None when the
+    split is 0."""
+    if params.validation_split == 0.0:
+        return None
+    if params.validation_mode == "last":
+        return chronological_rows(n, params.validation_split)[1]
+    return random_rows(n, params.validation_split, params.seed)[1]
 
 
 def split_data(data: Samples, params: TrainParams) -> tuple[Samples, Samples | None]:

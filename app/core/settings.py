@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(default=256, ge=1)  # sequences per request
     max_sequence_steps: int = Field(default=10_000, ge=1)  # steps in one sequence
     max_total_steps: int = Field(default=100_000, ge=1)  # steps over all sequences of a request
+    # Steps one forecast rolls forward (422 beyond): each is a model call on a window.
+    max_forecast_horizon: int = Field(default=512, ge=1)
 
     # Management routes (training, cancel, activation, data set upload) need this bearer token.
     # None: read it from api_token_file; neither: generate one at start-up into

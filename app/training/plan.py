@@ -20,6 +20,7 @@ from model.checkpoint import Checkpoint
 from model.config import LSTMConfig
 from model.data import Samples, SequenceData, from_arrays, load_data, make_windows
 from model.errors import InvalidInput
+from model.series_task import Column, SeriesTask
 from model.train_loop import TrainParams, check_sizes, split_data
 from model.windows import SeriesWindows
 
@@ -59,6 +60,8 @@ def plan_job(
         "init_from": request.init_from,
         "activate": request.activate,
     }
+    if kind == "windows":
+        spec["task"] = _series_task(request.data, data, datasets).to_dict()
     if isinstance(data, SeriesWindows):  # trained from the data set's file, memory-mapped
         windows = {"window": data.window, "horizon": data.horizon, "per_step": data.per_step}
         spec["windows"] = {**windows, "target_columns": list(data.targets_at)}
@@ -67,6 +70,21 @@ def plan_job(
             raise UnknownDataset(f"no data set {request.data.dataset_id!r}", ("data", "dataset_id"))
         return JobPlan(data, spec, dataset.sha256)
     return JobPlan(data, spec)
+
+
+def _series_task(spec: TrainData, data: Samples, datasets: DatasetStore) -> SeriesTask:
+    """What the model of a series is, for its checkpoint: the columns by name for a CSV data
+    set, by index for an inline or .npy series (the last column is the default target)."""
+    dataset = datasets.get(spec.dataset_id) if spec.dataset_id is not None else None
+    columns: list[Column]
+    if dataset is not None and dataset.format == "csv":
+        columns = list(spec.columns or dataset.summary["columns"])
+    else:
+        columns = list(range(data.summary()["input_size"]))
+    targets = list(spec.target_columns or [columns[-1]])
+    return SeriesTask(
+        spec.window or 0, spec.horizon or 1, tuple(columns), tuple(targets), bool(spec.per_step)
+    )
 
 
 @contextmanager

@@ -42,8 +42,17 @@ from model.distributed import SINGLE, Group, join_group, launched_by_torchrun, l
 from model.errors import CheckpointError, InvalidInput, TrainingCancelled, TrainingFailed
 from model.evaluation import baseline, validation_mse
 from model.files import sha256_of_file
+from model.forecast import windows_predictor
 from model.inference import Predictor
-from model.train_loop import EpochProgress, TrainParams, TrainResult, split_data
+from model.series_evaluation import series_metadata
+from model.series_task import SeriesTask
+from model.train_loop import (
+    EpochProgress,
+    TrainParams,
+    TrainResult,
+    split_data,
+    validation_rows,
+)
 from model.train_state import Checkpointing, TrainingState, load_state, save_state
 
 EXIT_STOPPED = 75  # stopped for a shutdown, or orphaned: the job's state is the server's to set
@@ -195,8 +204,13 @@ def _train_and_store(
     if not group.leader:
         return
     metrics = _metrics(result, data, params, store)
+    series = _series_metadata(result.checkpoint, spec, data, params)
+    if "forecast" in series:
+        metrics["forecast"] = series.pop("forecast")
     checkpoint = result.checkpoint.with_metadata(
-        metrics=metrics, job={"id": job.id, "activate": spec["activate"], "init_from": base}
+        metrics=metrics,
+        job={"id": job.id, "activate": spec["activate"], "init_from": base},
+        **series,
     )
     source = {"kind": "training", "job": job.id, "data": job.data, "init_from": base}
     if stop():
@@ -281,6 +295,16 @@ def _metrics(
         return metrics
     metrics["baseline"] = baseline(active, current, val)
     return metrics
+
+
+def _series_metadata(
+    checkpoint: Checkpoint, spec: dict[str, Any], data: Samples, params: TrainParams
+) -> dict[str, Any]:
+    if "task" not in spec:
+        return {}
+    predict = windows_predictor(_predictor(checkpoint))
+    task = SeriesTask.from_dict(spec["task"])
+    return series_metadata(task, predict, data, validation_rows(len(data), params))
 
 
 def _predictor(checkpoint: Checkpoint) -> Predictor:

@@ -20,6 +20,7 @@ EXPECTED = {
     ("get", "/readyz"): {"503"},
     ("get", "/metrics"): set(),
     ("post", "/v1/predict"): {"400", "401", "403", "404", "409", "413", "415", "422", "429", "503"},
+    ("post", "/v1/forecast"): {"400", "401", "403", "404", "413", "415", "422", "503"},
     ("get", "/v1/models"): {"503"},
     ("get", "/v1/models/{version}"): {"404", "422", "503"},
     ("delete", "/v1/sessions/{session_id}"): {"401", "403", "404", "422", "503"},
@@ -48,6 +49,7 @@ EXPECTED = {
 }  # fmt: skip
 INFERENCE = {  # need an inference key when the server has any
     ("post", "/v1/predict"),
+    ("post", "/v1/forecast"),
     ("delete", "/v1/sessions/{session_id}"),
     ("post", "/v2/models/{name}/infer"),
     ("post", "/v2/models/{name}/versions/{version}/infer"),

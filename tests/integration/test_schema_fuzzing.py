@@ -21,6 +21,7 @@ OPERATIONS = [
     ("GET", "/readyz", [POSITIVE]),
     ("GET", "/metrics", [POSITIVE]),
     ("POST", "/v1/predict", [POSITIVE, NEGATIVE]),
+    ("POST", "/v1/forecast", [POSITIVE, NEGATIVE]),
     ("GET", "/v1/models", [POSITIVE]),
     ("GET", "/v1/models/{version}", [POSITIVE]),
     ("DELETE", "/v1/sessions/{session_id}", [POSITIVE, NEGATIVE]),
@@ -51,13 +52,15 @@ CASES = [(method, path, mode) for method, path, modes in OPERATIONS for mode in 
 # A schema-valid predict request still gets 422 when its steps do not have the model's
 # input_size, or 413 over a limit: sizes the document cannot know, since they depend on the
 # model version. Every other check still applies to it. So with infer, whose path also names
-# the model.
+# the model, and with forecast, which needs a model trained on a series and a history as long
+# as its window.
 # Their inference-key security is optional: this server has no keys, so it rightly accepts a
 # request without one (tests/api/test_inference_keys.py covers the server that has keys).
 EXCLUDED = {
     path: [positive_data_acceptance, ignored_auth]
     for path in (
         "/v1/predict",
+        "/v1/forecast",
         "/v2/models/{name}/infer",
         "/v2/models/{name}/versions/{version}/infer",
     )

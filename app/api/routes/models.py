@@ -10,16 +10,22 @@ from fastapi import APIRouter
 
 from app.api.dependencies import ManagementAuth, RegistryDep
 from app.api.errors import responses
-from app.core.errors import UnknownModelVersion
+from app.core.errors import ModelUnavailable, UnknownModelVersion
 from app.protocol.v1.schemas import (
     ActivateResponse,
     ModelConfigInfo,
     ModelDetail,
     ModelList,
     ModelVersionInfo,
+    Scaling,
+    SeriesTaskInfo,
 )
 from app.registry.models import ModelRegistry
 from app.registry.store import ModelVersion
+from model.checkpoint import checkpoint_scalers
+from model.conformal import Calibration
+from model.errors import CheckpointError
+from model.series_task import SeriesTask
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 logger = logging.getLogger(__name__)
@@ -56,10 +62,38 @@ def get_model(version: str, registry: RegistryDep) -> ModelDetail:
     stored = registry.store.get(version)
     if stored is None:
         raise UnknownModelVersion(f"no model version {version!r}", ("version",))
+    metadata = dict(stored.metadata)
+    if "calibration" in metadata:  # hundreds of residuals: their summary says what they are
+        metadata["calibration"] = Calibration.from_dict(metadata["calibration"]).summary()
     return ModelDetail(
         **_info(stored, _active_version(registry)).model_dump(),
         config=ModelConfigInfo(**asdict(stored.config)),
-        metadata=stored.metadata,
+        metadata=metadata,
+        task=_task(stored, registry) if "task" in metadata else None,
+    )
+
+
+def _task(stored: ModelVersion, registry: ModelRegistry) -> SeriesTaskInfo:
+    """The series task of the checkpoint, with its scaling (read from the file's header)."""
+    task = SeriesTask.from_dict(stored.metadata["task"])
+    path = registry.store.checkpoint_file(stored.version)
+    try:
+        inputs, targets = checkpoint_scalers(path)
+    except CheckpointError as exc:
+        raise ModelUnavailable(
+            f"model version {stored.version} cannot be read: {exc.problem}"
+        ) from exc
+    calibration = stored.metadata.get("calibration")
+    return SeriesTaskInfo(
+        window=task.window,
+        horizon=task.horizon,
+        input_columns=list(task.input_columns),
+        target_columns=list(task.target_columns),
+        per_step=task.per_step,
+        input_scaling=Scaling(**inputs.to_dict()),
+        target_scaling=Scaling(**targets.to_dict()),
+        forecast=task.unforecastable(),
+        calibration=None if calibration is None else Calibration.from_dict(calibration).summary(),
     )
 
 

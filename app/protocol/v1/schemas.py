@@ -155,9 +155,37 @@ class ModelList(BaseModel):
     versions: list[ModelVersionInfo]
 
 
+class Scaling(BaseModel):
+    mean: list[float]
+    std: list[float]
+
+
+class SeriesTaskInfo(BaseModel):
+    """What a model trained on a series reads and predicts."""
+
+    window: int
+    horizon: int
+    input_columns: list[str | int]
+    target_columns: list[str | int]
+    per_step: bool
+    input_scaling: Scaling
+    target_scaling: Scaling
+    forecast: str | None = Field(description="why POST /v1/forecast cannot use it, or null")
+    calibration: dict[str, Any] | None = Field(
+        description="the conformal calibration of its intervals, without the residuals; null "
+        "when it has none"
+    )
+
+
 class ModelDetail(ModelVersionInfo):
     config: ModelConfigInfo
-    metadata: dict[str, Any] = Field(description="the checkpoint's header: training summary")
+    metadata: dict[str, Any] = Field(
+        description="the checkpoint's header: training summary (a calibration without its "
+        "residuals)"
+    )
+    task: SeriesTaskInfo | None = Field(
+        default=None, description="what a model trained on a series reads and predicts"
+    )
 
 
 class Health(BaseModel):
