@@ -28,6 +28,8 @@ OPERATIONS = [
     ("GET", "/v1/train", [POSITIVE, NEGATIVE]),
     ("GET", "/v1/train/{job_id}", [POSITIVE, NEGATIVE]),
     ("GET", "/v1/train/{job_id}/events", [POSITIVE, NEGATIVE]),
+    ("GET", "/v1/train/{job_id}/loss.svg", [POSITIVE, NEGATIVE]),
+    ("GET", "/v1/train/{job_id}/loss.png", [POSITIVE, NEGATIVE]),
     ("GET", "/v1/datasets", [POSITIVE]),
     ("GET", "/v1/datasets/{dataset_id}", [POSITIVE, NEGATIVE]),
     # Management operations, without the token: every answer must be a documented 401.

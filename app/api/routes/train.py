@@ -1,5 +1,5 @@
 """Training jobs: start one (202 and its `Location`), list them, follow one (state, progress,
-history; or as server-sent events), cancel one."""
+history; or as server-sent events; or its loss curves as an image), cancel one."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from app.protocol.v1.schemas import (
     TrainRequest,
 )
 from app.protocol.validation import validated_json
+from app.training.loss_chart import MEDIA_TYPES, ChartFormat, job_loss_chart
 from app.training.plan import plan_job
 from app.training.runner import JobRunner
 from app.training.store import Job
@@ -51,6 +52,18 @@ _EVENT_STREAM: dict[int | str, dict[str, Any]] = {
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     }
 }
+# A job's chart changes while it trains, and again when an interrupted job is resumed.
+_CHANGING_STATES = frozenset({"queued", "running", "interrupted"})
+_SETTLED_CHART_MAX_AGE_S = 86_400
+
+
+def _chart_responses(fmt: ChartFormat) -> dict[int | str, dict[str, Any]]:
+    image = {
+        "description": f"The loss chart ({fmt.upper()}); `Cache-Control: no-store` while the "
+        "job can still change (queued, running, interrupted)",
+        "content": {MEDIA_TYPES[fmt]: {"schema": {"type": "string", "format": "binary"}}},
+    }
+    return {200: image, **responses(404, 422, 503)}
 
 
 @router.post(
@@ -125,6 +138,20 @@ async def job_event_stream(job_id: JobIdPath, jobs: JobsDep, stopping: StoppingD
     )
 
 
+@router.get("/{job_id}/loss.svg", response_class=Response, responses=_chart_responses("svg"))
+async def job_loss_svg(job_id: JobIdPath, jobs: JobsDep) -> Response:
+    """The job's loss curves as SVG: train and validation MSE per epoch on a log scale, the best
+    epoch marked (lines with ids `train-loss`, `val-loss`, `best-epoch`)."""
+    return await _loss_chart(jobs, job_id, "svg")
+
+
+@router.get("/{job_id}/loss.png", response_class=Response, responses=_chart_responses("png"))
+async def job_loss_png(job_id: JobIdPath, jobs: JobsDep) -> Response:
+    """The job's loss curves as an 800 x 450 PNG: train and validation MSE per epoch on a log
+    scale, the best epoch marked."""
+    return await _loss_chart(jobs, job_id, "png")
+
+
 @router.post(
     "/{job_id}/cancel",
     response_model=JobSummary,
@@ -165,6 +192,15 @@ async def _job(jobs: JobRunner, job_id: str) -> Job:
     if job is None:
         raise UnknownJob(f"no training job {job_id!r}", ("job_id",))
     return job
+
+
+async def _loss_chart(jobs: JobRunner, job_id: str, fmt: ChartFormat) -> Response:
+    job = await _job(jobs, job_id)
+    history = await anyio.to_thread.run_sync(jobs.jobs.history, job_id)
+    image = await job_loss_chart(job, history, fmt)
+    changing = job.state in _CHANGING_STATES
+    cache = "no-store" if changing else f"max-age={_SETTLED_CHART_MAX_AGE_S}"
+    return Response(image, media_type=MEDIA_TYPES[fmt], headers={"Cache-Control": cache})
 
 
 def _url(job_id: str) -> str:
