@@ -59,12 +59,10 @@ class Calibration:
             steps.append(_thinned(np.sort(known, axis=0)))
         return cls(steps, residuals.shape[0], source)
 
-    def intervals(
-        self, forecast: FloatArray, levels: list[float]
-    ) -> dict[float, tuple[FloatArray, FloatArray]]:
+    def intervals(self, forecast: FloatArray, levels: list[float]) -> Bands:
         """For each level, (lower, upper) over the first steps of `forecast` (H, O) that have
         enough residuals for it: k <= H rows each, k = 0 when none has."""
-        bands: dict[float, tuple[FloatArray, FloatArray]] = {}
+        bands: Bands = {}
         for level in levels:
             widths = []
             for step in self.steps[: len(forecast)]:
@@ -107,6 +105,39 @@ class Calibration:
             "steps": len(self.steps),
             "residuals_per_step": counts,
         }
+
+
+Bands = dict[float, tuple[FloatArray, FloatArray]]  # level -> (lower, upper), (k, O) each
+
+
+def without_residuals(metadata: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's metadata for people: its calibration's summary instead of the hundreds
+    of residuals it keeps."""
+    if "calibration" not in metadata:
+        return metadata
+    return {**metadata, "calibration": Calibration.from_dict(metadata["calibration"]).summary()}
+
+
+def checkpoint_intervals(
+    metadata: dict[str, Any], forecast: FloatArray, levels: list[float]
+) -> tuple[Bands, str | None]:
+    """The intervals of `forecast` (H, O) at `levels` from a checkpoint's calibration, and a
+    note when there are none (no calibration) or one stops before the horizon."""
+    if "calibration" not in metadata:
+        return {}, (
+            "the model has no calibration for intervals: it was trained without a validation "
+            "split to calibrate on"
+        )
+    calibration = Calibration.from_dict(metadata["calibration"])
+    bands = calibration.intervals(forecast, sorted(set(levels)))
+    short = [f"{level:g}% ({len(lower)} steps)" for level, (lower, _) in bands.items()
+             if len(lower) < len(forecast)]  # fmt: skip
+    if not short:
+        return bands, None
+    return bands, (
+        f"intervals stop where the calibration ({calibration.origins} forecasts on "
+        f"{calibration.source}) has too few residuals for a level: {', '.join(short)}"
+    )
 
 
 def coverage(

@@ -510,13 +510,7 @@ def _read_series(
     """The header and the first data row record by record (they choose the columns), then
     the rest in chunks of whole lines."""
     records = _CsvRecords(iter(handle.readline, ""), max_columns)
-    rows = iter(records)
-    header = _read_header(path, next(rows, None))
-    records.limit = len(header)
-    first = next(rows, None)
-    if first is None:
-        raise InvalidInput(f"{path}: no data rows after the header", ("series",))
-    names = _choose_columns(path, header, first[0], columns)
+    header, first, names = _header_and_columns(path, records, columns)
     position = {name: i for i, name in enumerate(header)}
     table = _Columns(path, len(header), names, [position[name] for name in names])
     values = _GrowingRows(len(names), max_values)
@@ -531,6 +525,29 @@ def _read_series(
             _append_records(table, values, chunk, lines)
         lines += len(chunk)
     return names, values.array()
+
+
+def _header_and_columns(
+    path: PathLike, records: _CsvRecords, columns: Sequence[str] | None
+) -> tuple[list[str], tuple[list[str], int], list[str]]:
+    """The header, the first data row (record, line) and the columns they choose."""
+    rows = iter(records)
+    header = _read_header(path, next(rows, None))
+    records.limit = len(header)
+    first = next(rows, None)
+    if first is None:
+        raise InvalidInput(f"{path}: no data rows after the header", ("series",))
+    return header, first, _choose_columns(path, header, first[0], columns)
+
+
+def csv_columns(path: PathLike, columns: Sequence[str] | None = None) -> list[str]:
+    """The columns `read_csv_series` takes, from the header and the first data row alone."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            return _header_and_columns(path, _CsvRecords(iter(handle.readline, ""), None),
+                                       columns)[2]  # fmt: skip
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InvalidInput(f"{path}: cannot read as CSV: {exc}", ("path",)) from exc
 
 
 def _append_records(table: _Columns, values: _GrowingRows, chunk: list[str], lines: int) -> None:

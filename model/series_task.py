@@ -4,8 +4,11 @@ feeding its predictions back as the next steps' inputs, without the job that mad
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from model.errors import InvalidInput
 
 Column = str | int  # a CSV column's name, or an index into an inline or .npy series' columns
 
@@ -17,6 +20,20 @@ class SeriesTask:
     input_columns: tuple[Column, ...]  # the features of each step, in order
     target_columns: tuple[Column, ...]  # the outputs, in order; each is among the inputs
     per_step: bool = False  # trained on a target at every step (the last one is the forecast)
+
+    @classmethod
+    def of_series(
+        cls,
+        window: int,
+        horizon: int,
+        columns: Sequence[Column],
+        target_columns: Sequence[Column] | None,
+        per_step: bool,
+    ) -> SeriesTask:
+        """The task of windows cut from a series' `columns` (a CSV's names, or indices),
+        predicting `target_columns` (default: the last column, as the windows default)."""
+        targets = target_columns or [columns[-1]]
+        return cls(window, horizon, tuple(columns), tuple(targets), per_step)
 
     @property
     def min_history(self) -> int:
@@ -59,3 +76,18 @@ class SeriesTask:
             tuple(values["target_columns"]),
             bool(values.get("per_step", False)),
         )
+
+
+def forecasting_task(metadata: dict[str, Any]) -> SeriesTask:
+    """The series task of a checkpoint's metadata, when its model can forecast; InvalidInput
+    saying why not otherwise."""
+    if "task" not in metadata:
+        raise InvalidInput(
+            "it was not trained on a series (no window, horizon and columns in its "
+            "checkpoint): it cannot forecast"
+        )
+    task = SeriesTask.from_dict(metadata["task"])
+    why = task.unforecastable()
+    if why is not None:
+        raise InvalidInput(why)
+    return task

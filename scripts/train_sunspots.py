@@ -13,7 +13,13 @@ target years up to 1920:
      the highest peak so far was beaten by over 25% in 1727 and again in 1778, and the LSTM's
      state is bounded (tanh), so it levels off above the range it has seen;
 2. train the chosen recipe on every target year <= 1920 (seed 0) and score it on the test years,
-   beside the persistence and AR(9) baselines computed here on the same split.
+   beside the persistence and AR(9) baselines computed here on the same split;
+3. calibrate its prediction intervals (model/conformal.py) on forecasts it could not have
+   seen: the chosen recipe fit on the years before each rolling-origin fold (seed 0) forecasts
+   up to CALIBRATION_STEPS years ahead from every year of its fold, and each (origin, step)
+   whose truth is a training year (<= 1920) gives a residual. Those models learnt from fewer
+   years than the shipped one, so if anything the intervals are wide. Their coverage on the
+   test years, which no step used, is recorded beside the RMSE.
 
 A recipe may add amplitude-scaled copies of its training windows (inputs and target times a
 factor, e.g. 1.25): the cycles differ mostly in height, so the copies show the model the same
@@ -51,7 +57,11 @@ from sunspot_baselines import (
 
 from model.checkpoint import Checkpoint, save_checkpoint
 from model.config import LSTMConfig
+from model.conformal import Calibration, level_key
 from model.data import from_arrays
+from model.forecast import roll_forward, windows_predictor
+from model.series_evaluation import CALIBRATION_STEPS
+from model.series_task import SeriesTask
 from model.torch_predictor import TorchPredictor
 from model.torch_trainer import train_torch as train
 from model.train_loop import TrainParams
@@ -59,6 +69,8 @@ from model.train_loop import TrainParams
 OUT = Path(__file__).resolve().parents[1] / "model" / "pretrained" / "sunspots.safetensors"
 SELECTION_SEEDS = (0, 1, 2)
 FINAL_SEED = 0
+COLUMN = "SUNACTIVITY"  # data/sunspots.csv's series, what the model reads and predicts
+COVERAGE_LEVELS = (80.0, 95.0)
 WORKERS = 2  # selection runs in parallel, one torch thread each; results do not depend on it
 
 
@@ -167,6 +179,62 @@ def ar_fold_rmse() -> dict[str, float]:
     return {name: round(ar_rmse(make(AR_ORDER)), 2) for name, make in FOLDS.items()}
 
 
+def forecast_residuals(
+    checkpoint: Checkpoint, window: int, first: int, last: int, truth_until: int
+) -> npt.NDArray[np.float64]:
+    """(origins, CALIBRATION_STEPS, 1): truth - forecast from each origin whose next year is in
+    first..last, the forecast rolled forward from the `window` years up to the origin; NaN
+    where the truth is after `truth_until`."""
+    years, values = sunspots()
+    task = SeriesTask(window, 1, (COLUMN,), (COLUMN,))
+    origins = np.flatnonzero((years + 1 >= first) & (years + 1 <= last))  # the last known row
+    histories = np.stack([values[row - window + 1 : row + 1] for row in origins])[:, :, None]
+    predict = windows_predictor(TorchPredictor(checkpoint))
+    paths = roll_forward(predict, histories, task, CALIBRATION_STEPS)  # (N, S, 1)
+    ahead = origins[:, None] + np.arange(1, CALIBRATION_STEPS + 1)  # (N, S) rows
+    known = (ahead < len(years)) & (years[np.minimum(ahead, len(years) - 1)] <= truth_until)
+    truth = np.where(known, values[np.minimum(ahead, len(values) - 1)], np.nan)
+    return truth[:, :, None] - paths
+
+
+def calibrate(recipe: Recipe) -> Calibration:
+    """Residuals of the recipe fit on the years before each rolling-origin fold."""
+    residuals = []
+    for fold in ("1821-1870", "1871-1920"):
+        first, last = (int(year) for year in fold.split("-"))
+        fold_model, _ = fit(recipe, FOLDS[fold](recipe.window), FINAL_SEED)
+        residuals.append(forecast_residuals(fold_model, recipe.window, first, last, 1920))
+    source = (
+        "rolling-origin folds 1821-1870 and 1871-1920, each forecast by the recipe fit on the "
+        "years before it"
+    )
+    return Calibration.from_residuals(np.concatenate(residuals), source)
+
+
+def coverage_on_test_years(
+    checkpoint: Checkpoint, calibration: Calibration, window: int
+) -> dict[str, dict[str, float]]:
+    """How often the intervals cover the test years 1921..1987, one year ahead and 1..11
+    years ahead (forecasts from 1920 on, truths up to 1987)."""
+    errors = np.abs(forecast_residuals(checkpoint, window, 1921, 1987, 1987))[:, :11, 0]
+    found = {}
+    for level in COVERAGE_LEVELS:
+        widths = np.array([_width(step.half_width(level)) for step in calibration.steps[:11]])
+        known = ~np.isnan(errors)
+        covered = errors <= widths
+        found[level_key(level)] = {
+            "one_year": round(float(covered[known[:, 0], 0].mean()), 3),
+            "1_to_11_years": round(float(covered[known].mean()), 3),
+        }
+    return found
+
+
+def _width(width: npt.NDArray[np.float64] | None) -> float:
+    if width is None:
+        raise SystemExit("too few calibration residuals for the coverage levels")
+    return float(width[0])
+
+
 def main() -> None:
     started = time.monotonic()
     recipe, fold_scores = choose_recipe()
@@ -177,6 +245,7 @@ def main() -> None:
         "persistence": round(persistence_rmse(ar_windows[2], ar_windows[3]), 2),
         f"ar{AR_ORDER}": round(ar_rmse(ar_windows), 2),
     }
+    calibration = calibrate(recipe)
     evaluation = {
         "task": "yearly sunspot number, one step ahead",
         "train_years": "..1920",
@@ -184,6 +253,7 @@ def main() -> None:
         "window": recipe.window,
         "test_rmse": round(test_rmse, 2),
         "baseline_test_rmse": baselines,
+        "interval_coverage_test": coverage_on_test_years(checkpoint, calibration, recipe.window),
         "recipe": asdict(recipe),
         "selection": {
             "rule": "lowest mean RMSE over the folds, each averaged over the seeds",
@@ -193,12 +263,18 @@ def main() -> None:
             f"ar{AR_ORDER}_fold_rmse": ar_fold_rmse(),
         },
     }
-    save_checkpoint(checkpoint.with_metadata(name="sunspots", evaluation=evaluation), OUT)
+    task = SeriesTask(recipe.window, 1, (COLUMN,), (COLUMN,))
+    described = checkpoint.with_metadata(
+        name="sunspots", evaluation=evaluation, task=task.to_dict(),
+        calibration=calibration.to_dict(),
+    )  # fmt: skip
+    save_checkpoint(described, OUT)
     print(f"chosen {recipe}; folds {fold_scores}")
     print(
         f"test RMSE 1921-1987: LSTM {test_rmse:.2f}, persistence {baselines['persistence']}, "
         f"AR({AR_ORDER}) {baselines[f'ar{AR_ORDER}']}"
     )
+    print(f"interval coverage on the test years: {evaluation['interval_coverage_test']}")
     print(f"wrote {OUT} in {time.monotonic() - started:.0f} s")
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from app.cli import Subparsers
 from model.checkpoint import Checkpoint, load_checkpoint
+from model.conformal import without_residuals
 
 
 def add_parser(commands: Subparsers) -> None:
@@ -32,5 +33,5 @@ def describe(checkpoint: Checkpoint) -> dict[str, Any]:
         "parameters": checkpoint.parameter_count,
         "input_scaling": checkpoint.input_scaler.to_dict(),
         "target_scaling": checkpoint.target_scaler.to_dict(),
-        "metadata": checkpoint.metadata,
+        "metadata": without_residuals(checkpoint.metadata),
     }

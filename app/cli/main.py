@@ -7,7 +7,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from app.cli import import_checkpoint, inspect_checkpoint, predict, serve, train
+from app.cli import forecast, import_checkpoint, inspect_checkpoint, predict, serve, train
 from model.errors import ModelError
 
 
@@ -16,7 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lstm-serve", description="Train and serve LSTM sequence models over HTTP."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (serve, train, predict, import_checkpoint, inspect_checkpoint):
+    for command in (serve, train, predict, forecast, import_checkpoint, inspect_checkpoint):
         command.add_parser(commands)
     return parser
 

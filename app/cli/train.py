@@ -14,7 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from app.cli import Subparsers
-from model.backends import BACKENDS, trainer
+from model.backends import BACKENDS, predictor_class, trainer
 from model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from model.config import (
     CELLS,
@@ -23,11 +23,14 @@ from model.config import (
     DEFAULT_NUM_LAYERS,
     LSTMConfig,
 )
-from model.data import Samples, load_data
+from model.data import Samples, csv_columns, load_data
 from model.distributed import follower, join_group, launched_by_torchrun, leave_group
 from model.errors import InvalidInput
+from model.forecast import windows_predictor
+from model.series_evaluation import series_metadata
+from model.series_task import Column, SeriesTask
 from model.train_loop import DEFAULT_PARAMS as DEFAULTS
-from model.train_loop import EpochProgress, TrainParams
+from model.train_loop import EpochProgress, TrainParams, validation_rows
 from model.train_state import Checkpointing, load_state, save_state
 
 _DRY_RUN_SAMPLES = 64
@@ -218,7 +221,28 @@ def train_from_args(args: argparse.Namespace) -> Checkpoint:
             device=args.device,
             data_workers=args.data_workers,
         )
+    if follower() or args.data.suffix.lower() not in (".csv", ".npy"):
         return result.checkpoint
+    return _with_series_metadata(result.checkpoint, args, data, params)
+
+
+def _with_series_metadata(
+    checkpoint: Checkpoint, args: argparse.Namespace, data: Samples, params: TrainParams
+) -> Checkpoint:
+    """A series model's task, and with a validation split its forecast errors beside the naive
+    forecasts' and its intervals' calibration (as a training job records them)."""
+    columns: list[Column]
+    if args.data.suffix.lower() == ".csv":
+        columns = list(csv_columns(args.data, _names(args.columns)))
+    else:
+        columns = list(range(data.summary()["input_size"]))
+    task = SeriesTask.of_series(args.window, args.horizon, columns, _targets(args), args.per_step)
+    predict = windows_predictor(predictor_class(args.backend)(checkpoint))
+    series = series_metadata(task, predict, data, validation_rows(len(data), params))
+    training = {**checkpoint.metadata["training"]}
+    if "forecast" in series:
+        training["forecast"] = series.pop("forecast")
+    return checkpoint.with_metadata(training=training, **series)
 
 
 def _checkpointing(args: argparse.Namespace) -> Checkpointing:
@@ -228,7 +252,8 @@ def _checkpointing(args: argparse.Namespace) -> Checkpointing:
     return Checkpointing(save, args.checkpoint_every, resume_from)
 
 
-def _load(args: argparse.Namespace) -> Samples:
+def _targets(args: argparse.Namespace) -> list[str] | list[int] | None:
+    """--target-columns: names for a CSV, indices for an .npy series."""
     targets: list[str] | list[int] | None = _names(args.target_columns)
     if targets is not None and args.data.suffix.lower() == ".npy":
         try:
@@ -238,12 +263,16 @@ def _load(args: argparse.Namespace) -> Samples:
                 "--target-columns of an .npy series are column indices, e.g. 0,3",
                 ("target_columns",),
             ) from None
+    return targets
+
+
+def _load(args: argparse.Namespace) -> Samples:
     data: Samples = load_data(
         args.data,
         window=args.window,
         horizon=args.horizon,
         columns=_names(args.columns),
-        target_columns=targets,
+        target_columns=_targets(args),
         per_step=args.per_step,
     )
     if args.dry_run:

@@ -16,11 +16,11 @@ from app.serving.batch import Batch
 from app.serving.checked_input import check_finite
 from app.serving.pipeline import model_for
 from app.serving.services import Services
-from model.conformal import Calibration, level_key
+from model.conformal import checkpoint_intervals, level_key
 from model.data import series_array
 from model.errors import InvalidInput
 from model.forecast import FloatArray, rollout
-from model.series_task import SeriesTask
+from model.series_task import SeriesTask, forecasting_task
 
 # Histories longer than this are converted off the event loop.
 _INLINE_ROWS = 2048
@@ -66,18 +66,12 @@ async def forecast(
 
 def series_task(model: LoadedModel) -> SeriesTask:
     """The model's series task, when it can forecast; InvalidInput at model_version otherwise."""
-    metadata = model.predictor.checkpoint.metadata
-    if "task" not in metadata:
+    try:
+        return forecasting_task(model.predictor.checkpoint.metadata)
+    except InvalidInput as exc:
         raise InvalidInput(
-            f"model version {model.version} was not trained on a series (no window, horizon "
-            "and columns in its checkpoint): it cannot forecast",
-            ("model_version",),
-        )
-    task = SeriesTask.from_dict(metadata["task"])
-    why = task.unforecastable()
-    if why is not None:
-        raise InvalidInput(f"model version {model.version}: {why}", ("model_version",))
-    return task
+            f"model version {model.version}: {exc.message}", ("model_version",)
+        ) from exc
 
 
 async def _roll(
@@ -101,22 +95,7 @@ async def _roll(
 def _intervals(
     model: LoadedModel, path: FloatArray, levels: list[float]
 ) -> tuple[dict[str, Interval], str | None]:
-    metadata = model.predictor.checkpoint.metadata
-    if "calibration" not in metadata:
-        return {}, (
-            f"model version {model.version} has no calibration for intervals: it was trained "
-            "without a validation split to calibrate on"
-        )
-    calibration = Calibration.from_dict(metadata["calibration"])
-    bands = calibration.intervals(path, sorted(set(levels)))
-    short = [f"{level:g}% ({len(lower)} steps)" for level, (lower, _) in bands.items()
-             if len(lower) < len(path)]  # fmt: skip
-    note = None
-    if short:
-        note = (
-            f"intervals stop where the calibration ({calibration.origins} forecasts on "
-            f"{calibration.source}) has too few residuals for a level: {', '.join(short)}"
-        )
+    bands, note = checkpoint_intervals(model.predictor.checkpoint.metadata, path, levels)
     intervals = {
         level_key(level): Interval(lower=lower.tolist(), upper=upper.tolist())
         for level, (lower, upper) in bands.items()

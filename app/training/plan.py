@@ -81,9 +81,8 @@ def _series_task(spec: TrainData, data: Samples, datasets: DatasetStore) -> Seri
         columns = list(spec.columns or dataset.summary["columns"])
     else:
         columns = list(range(data.summary()["input_size"]))
-    targets = list(spec.target_columns or [columns[-1]])
-    return SeriesTask(
-        spec.window or 0, spec.horizon or 1, tuple(columns), tuple(targets), bool(spec.per_step)
+    return SeriesTask.of_series(
+        spec.window or 0, spec.horizon or 1, columns, spec.target_columns, bool(spec.per_step)
     )
 
 

@@ -185,11 +185,15 @@ def test_the_offline_commands_never_load_the_web_stack(tmp_path: Path) -> None:
     torch.save(LSTMModel(LSTMConfig(1, 4)).state_dict(), state_dict)
     request = tmp_path / "request.json"
     request.write_text(json.dumps({"inputs": [[[10.0], [20.0], [30.0]]]}))
+    history = tmp_path / "history.json"
+    history.write_text(json.dumps(list(range(12))))
     commands = {
         "inspect": ["inspect", str(PRETRAINED)],
         "predict": ["predict", "--model", str(PRETRAINED), "--input", str(request)],
         "import": ["import", str(state_dict), "--out", str(tmp_path / "model.safetensors")],
-    }
+        "forecast": ["forecast", "--model", str(PRETRAINED), "--history", str(history),
+                     "--horizon", "2"],
+    }  # fmt: skip
     for name, argv in commands.items():
         result = subprocess.run(
             [sys.executable, "-c", WEB_STACK_PROBE, *argv], capture_output=True, text=True
@@ -216,3 +220,38 @@ def test_train_saves_a_resume_point_and_resumes_from_it(
     other_seed = [*common, "--seed", "7", "--resume", str(state), "--out", str(resumed)]
     assert main(other_seed) != 0
     assert "the resume point is of another run: its params differ" in capsys.readouterr().err
+
+
+def test_a_series_model_trained_here_forecasts_with_intervals(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`train` on a CSV series records the task (the column by name) and the calibration;
+    `forecast` reads the history by that name and answers as POST /v1/forecast does: the path
+    is the model's own predictions fed back."""
+    out = tmp_path / "sun.safetensors"
+    summary = _run(capsys, "train", str(SUNSPOTS), "--columns", "SUNACTIVITY", "--window", "9",
+                   "--epochs", "3", "--hidden-size", "8", "--out", str(out))  # fmt: skip
+    assert summary["forecast"]["steps"] == 48
+    assert set(summary["forecast"]["mse_one_step"]) >= {"model", "persistence"}
+    checkpoint = load_checkpoint(out)
+    assert checkpoint.metadata["task"]["input_columns"] == ["SUNACTIVITY"]
+    history = tmp_path / "history.csv"
+    history.write_text("YEAR,SUNACTIVITY\n" + "".join(f"{1900 + i},{v}\n" for i, v in
+                       enumerate([9, 5, 24, 42, 63, 54, 62, 49, 44, 19])))  # fmt: skip
+    answer = _run(capsys, "forecast", "--model", str(out), "--history", str(history),
+                  "--horizon", "3", "--levels", "50", "90")  # fmt: skip
+    assert set(answer["intervals"]) == {"50", "90"} and answer["note"] is None
+    predictor = TorchPredictor(checkpoint)
+    rows = [5.0, 24, 42, 63, 54, 62, 49, 44, 19]  # the last 9 years
+    for step in range(3):
+        window = np.array(rows[-9:], dtype=np.float32).reshape(1, 9, 1)
+        rows.append(float(predictor.predict(window, np.array([9])).predictions[0, 0]))
+        assert answer["forecast"][step][0] == pytest.approx(rows[-1], abs=1e-6)
+    lower, upper = (
+        answer["intervals"]["90"]["lower"][0][0],
+        answer["intervals"]["90"]["upper"][0][0],
+    )
+    assert lower < answer["forecast"][0][0] < upper
+    assert main(["forecast", "--model", str(PRETRAINED), "--history", str(history),
+                 "--horizon", "0"]) == 2  # fmt: skip
+    assert "--horizon must be at least 1" in capsys.readouterr().err

@@ -23,7 +23,7 @@ from app.protocol.v1.schemas import (
 from app.registry.models import ModelRegistry
 from app.registry.store import ModelVersion
 from model.checkpoint import checkpoint_scalers
-from model.conformal import Calibration
+from model.conformal import Calibration, without_residuals
 from model.errors import CheckpointError
 from model.series_task import SeriesTask
 
@@ -62,9 +62,7 @@ def get_model(version: str, registry: RegistryDep) -> ModelDetail:
     stored = registry.store.get(version)
     if stored is None:
         raise UnknownModelVersion(f"no model version {version!r}", ("version",))
-    metadata = dict(stored.metadata)
-    if "calibration" in metadata:  # hundreds of residuals: their summary says what they are
-        metadata["calibration"] = Calibration.from_dict(metadata["calibration"]).summary()
+    metadata = without_residuals(stored.metadata)
     return ModelDetail(
         **_info(stored, _active_version(registry)).model_dump(),
         config=ModelConfigInfo(**asdict(stored.config)),
