@@ -10,5 +10,6 @@ Imports point down this list, never up:
     protocol/      wire formats: v1 and v2 schemas, decoders and encoders
     registry/      model versions on disk and in memory, hot swap
     core/          settings, the service's errors, the token, the database, the clock
+    dashboard/     the web dashboard's static files (served by api/ under /ui)
 
 The ML core is the `model` package beside this one; any package may import it."""

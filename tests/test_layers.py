@@ -33,6 +33,8 @@ def allowed_imports(package: str) -> set[str]:
     doc = importlib.import_module(f"app.{package}").__doc__ or ""
     match = re.search(r"May import: (.*?)\.\s*$", doc, re.S)
     assert match, f"app/{package}/__init__.py has no 'May import:' line"
+    if match[1] == "nothing":
+        return set()
     return {name.split(" ")[0] for name in re.split(r",\s*", " ".join(match[1].split()))}
 
 
@@ -48,7 +50,8 @@ def owner(module: str) -> str | None:
 
 def test_every_package_names_what_it_may_import() -> None:
     assert set(PACKAGES) == {
-        "api", "cli", "core", "observability", "protocol", "registry", "serving", "training",
+        "api", "cli", "core", "dashboard", "observability", "protocol", "registry", "serving",
+        "training",
     }  # fmt: skip
     for package in PACKAGES:
         assert allowed_imports(package) <= {f"app.{name}" for name in PACKAGES} | {

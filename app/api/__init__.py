@@ -3,4 +3,4 @@ dependencies (the only reader of `app.state`), the error table (every exception 
 and body), the body size limit and access-log middleware, and the OpenAPI extras.
 
 May import: app.observability, app.serving, app.training, app.protocol, app.registry, app.core,
-model."""
+app.dashboard, model."""
