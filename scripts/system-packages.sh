@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Ensures the Debian packages whose servers the test suite starts are installed: postgresql
-# (initdb, pg_ctl), redis-server and haproxy (DESIGN.md section 5). The tests start their own
-# throwaway servers; this script never leaves a system service running or enabled. Idempotent:
-# when every binary is there it only looks. `make pytest` and `make soak` run it first.
+# (initdb, pg_ctl), redis-server and haproxy (DESIGN.md section 5); and chromium, the headless
+# browser that Playwright drives in the dashboard's tests (no browser is ever downloaded). The
+# tests start their own throwaway servers; this script never leaves a system service running or
+# enabled. Idempotent: when every binary is there it only looks. `make pytest` and `make soak`
+# run it first.
 set -euo pipefail
 
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
@@ -12,6 +14,7 @@ missing=()
 have_postgres || missing+=(postgresql)
 have redis-server || missing+=(redis-server)
 have haproxy || missing+=(haproxy)
+have chromium || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "system-packages.sh: installing ${missing[*]} (Debian packages the tests need)" >&2
@@ -61,6 +64,7 @@ still=()
 have_postgres || still+=(postgresql)
 have redis-server || still+=(redis-server)
 have haproxy || still+=(haproxy)
+have chromium || still+=(chromium)
 if [ ${#still[@]} -gt 0 ]; then
     echo "system-packages.sh: ${still[*]} still missing after apt-get install" >&2
     exit 1

@@ -62,7 +62,7 @@ export function lossChart(container) {
         { label: "train", stroke: COLORS.train, width: 2, value: valueOf },
         { label: "validation", stroke: COLORS.validation, width: 2, dash: [8, 4], value: valueOf },
       ],
-      axes: [{ label: "epoch" }, { label: "MSE (scaled units)", size: 70 }],
+      axes: [{ label: "epoch" }, { label: "MSE (scaled units)", size: 70, values: logTicks }],
     },
     columns,
   );
@@ -91,6 +91,15 @@ export function lossChart(container) {
     },
     destroy,
   };
+}
+
+// uPlot's own labels round small powers of ten to 0 on a log scale: 1e-4 stays 1e-4 here.
+// A split without a tick (null) keeps an empty label.
+function logTicks(_plot, splits) {
+  return splits.map((value) => {
+    if (value === null) return "";
+    return value >= 1e-3 && value < 1e4 ? String(value) : value.toExponential(0);
+  });
 }
 
 // A log scale has no place for zero or a missing value: both become a gap.

@@ -136,29 +136,21 @@ function drawForecast(result, body, answer, firstYear, model) {
     }))
     .sort((a, b) => Number(b.level) - Number(a.level));
   const target = model?.task?.target_columns?.[0] ?? "output 0";
+  // The history line is the target's own input column, when the model reads its target.
+  const column = model?.task ? model.task.input_columns.indexOf(target) : 0;
   const levelNames = intervals.map((interval) => `${interval.level}%`).join(" and ");
   const plotArea = h("div", { class: "plot", id: "forecast-chart" });
-  const note = answer.note ? h("p", { class: "note" }, answer.note) : null;
+  const caption = `History and forecast of ${target}, ${levelNames || "no"} prediction intervals`;
   result.replaceChildren(
     h("h2", {}, `Forecast of ${horizon} steps by version ${answer.model.version}`),
-    note,
-    h(
-      "figure",
-      { class: "chart" },
-      h(
-        "figcaption",
-        {},
-        `History and forecast of ${target}, with ${levelNames || "no"} prediction intervals`,
-      ),
-      plotArea,
-    ),
+    ...(answer.note ? [h("p", { class: "note" }, answer.note)] : []),
+    h("figure", { class: "chart" }, h("figcaption", {}, caption), plotArea),
     forecastTable(answer, intervals, x.slice(steps), firstYear === null ? "Step" : "Year"),
   );
-  // The first input column is the target in a univariate series: the history line.
   return forecastChart(plotArea, {
     x,
     xLabel: firstYear === null ? "step" : "year",
-    history: body.history.map((row) => row[0]),
+    history: body.history.map((row) => (column >= 0 ? row[column] : null)),
     forecast: answer.forecast.map((row) => row[0]),
     intervals,
     yLabel: String(target),
