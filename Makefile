@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 
-.PHONY: install serve test soak test-container lint format typecheck pytest docs pretrained bench bench-train bench-commits study lock clean
+.PHONY: install serve test soak test-container lint format typecheck pytest docs screenshots pretrained bench bench-train bench-commits study lock clean
 
 $(RUNTIME): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,14 @@ pytest: $(DEV)
 
 docs: $(DEV)  ## build the documentation site into site/ (any warning or broken link fails)
 	$(BIN)/mkdocs build --strict
+
+screenshots: $(DEV)  ## the dashboard's browser tests, then two of their screenshots into docs/img/
+	bash scripts/system-packages.sh
+	rm -rf build/screenshots
+	DASHBOARD_SCREENSHOTS=build/screenshots $(BIN)/pytest -q -p no:cacheprovider tests/integration/test_dashboard.py
+	mkdir -p docs/img
+	cp build/screenshots/job.png docs/img/dashboard-job.png
+	cp build/screenshots/forecast-sunspots.png docs/img/dashboard-forecast.png
 
 soak: $(DEV)  ## 10 minutes of mixed, invalid and hostile traffic while a job trains (SOAK_SECONDS)
 	bash scripts/system-packages.sh

@@ -8,6 +8,7 @@ into docs/img/)."""
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import random
@@ -37,6 +38,7 @@ PAGES = {
     "forecast": "#/forecast",
     "predict": "#/predict",
 }
+SUNSPOTS = Path(__file__).resolve().parents[2] / "data" / "sunspots.csv"
 HORIZON = 12  # forecast steps
 SINE_INPUTS = [[[round(math.sin(0.3 * i), 6)] for i in range(8)]]
 
@@ -170,6 +172,10 @@ def test_activation_and_roll_back_from_the_page_change_the_predictions(
         before = predict(client)
         assert before["model"]["version"] == "1"
         open_page(page, "#/models")
+        versions = page.get_by_role("table", name="Stored versions").locator("tbody tr")
+        expect(versions.nth(1)).to_contain_text("MSE, 1 step ahead: model")  # a series model's
+        expect(versions.nth(1)).to_contain_text("persistence")
+        assert "persistence" not in versions.nth(0).inner_text()  # none for version 1
         activate = page.get_by_role("button", name=f"Activate version {trained}")
         activate.click()  # no token yet: the 401 is shown where screen readers hear it
         expect(page.locator("#messages")).to_contain_text("Error 401 unauthorized")
@@ -220,6 +226,30 @@ def test_the_forecast_page_draws_the_forecast_with_its_interval_bands(
     )
     page.screenshot(path=screenshots / "forecast.png", full_page=True)
     assert tab.problems == []
+
+
+def test_the_forecast_page_prefills_the_sunspots_for_the_shipped_model(
+    browser: Browser, tmp_path: Path, screenshots: Path
+) -> None:
+    env = clean_env(api_token=TOKEN)
+    with (
+        running_server(tmp_path / "var", env=env) as shipped,
+        open_tab(browser, shipped.url) as tab,
+    ):
+        page = tab.page
+        open_page(page, "#/forecast")
+        expect(page.locator(".model-note")).to_contain_text("yearly sunspot numbers")
+        history = page.get_by_label("History: one step per line").input_value().split("\n")
+        with SUNSPOTS.open(newline="") as file:
+            years = list(csv.DictReader(file))
+        assert [float(value) for value in history] == [float(y["SUNACTIVITY"]) for y in years]
+        page.get_by_role("button", name="Forecast").click()
+        expect(page.locator("#forecast-chart")).to_have_attribute("data-bands", "2")
+        rows = page.get_by_role("table", name="Forecast and intervals").locator("tbody tr")
+        expect(rows).to_have_count(10)
+        expect(rows.first.locator("td").first).to_have_text("2009")  # years, not step numbers
+        page.screenshot(path=screenshots / "forecast-sunspots.png", full_page=True)
+        assert tab.problems == []
 
 
 def test_the_predict_page_sends_a_returned_state_back_as_the_next_initial_state(

@@ -102,6 +102,10 @@ function logTicks(_plot, splits) {
   });
 }
 
+function plainTicks(_plot, splits) {
+  return splits.map((value) => (value === null ? "" : String(value)));
+}
+
 // A log scale has no place for zero or a missing value: both become a gap.
 function positive(value) {
   return typeof value === "number" && value > 0 ? value : null;
@@ -143,7 +147,11 @@ export function forecastChart(container, { x, xLabel, history, forecast, interva
       scales: { x: { time: false } },
       series,
       bands,
-      axes: [{ label: xLabel }, { label: yLabel, size: 70 }],
+      // Steps and years as plain integers (uPlot's default would print 2,000).
+      axes: [
+        { label: xLabel, values: plainTicks },
+        { label: yLabel, size: 70 },
+      ],
     },
     columns,
   );

@@ -22,47 +22,35 @@ export function provenance(source) {
   return `${source.kind || "unknown"}${where ? `: ${where}` : ""}`;
 }
 
+// The errors a series model's metrics record (`metrics.forecast`), and the order they are shown.
+const ERRORS = [
+  ["mse_one_step", "MSE, 1 step ahead"],
+  ["mse_all_steps", "MSE, all steps"],
+];
+export const FORECASTERS = ["model", "persistence", "seasonal_naive"];
+
 /**
- * The naive baselines a version's metrics compare it with, as [label, value] pairs: the
- * `baselines` object of the training result, or else the one-step and all-step errors of
- * its `forecast` evaluation (persistence, seasonal naive); none when the metrics have neither.
+ * The model's forecast errors beside the naive baselines' (persistence, seasonal naive), from
+ * a series model's `metrics.forecast`: [{label, model, persistence, seasonal_naive}], empty for
+ * a version without them.
  */
 export function baselines(metrics) {
-  if (!metrics || typeof metrics !== "object") return [];
-  if (metrics.baselines && typeof metrics.baselines === "object")
-    return flatten(metrics.baselines, "");
-  const evaluation = metrics.forecast;
+  const evaluation = metrics?.forecast;
   if (!evaluation || typeof evaluation !== "object") return [];
-  const pairs = [];
-  for (const [key, label] of [
-    ["mse_one_step", "MSE 1 step"],
-    ["mse_all_steps", "MSE all steps"],
-  ]) {
-    const errors = evaluation[key];
-    if (!errors || typeof errors !== "object") continue;
-    for (const [name, value] of Object.entries(errors)) {
-      if (name !== "model") pairs.push([`${label}, ${name.replaceAll("_", " ")}`, value]);
-    }
-  }
-  return pairs;
+  return ERRORS.filter(([key]) => evaluation[key] && typeof evaluation[key] === "object").map(
+    ([key, label]) => ({ label, ...evaluation[key] }),
+  );
 }
 
-function flatten(object, prefix) {
-  return Object.entries(object).flatMap(([key, value]) => {
-    const label = `${prefix}${key.replaceAll("_", " ")}`;
-    if (value && typeof value === "object") return flatten(value, `${label}, `);
-    return [[label, value]];
-  });
-}
-
-/** The baselines as one line of text ("persistence 0.04, ..."), or "—". */
+/** The baselines as one line ("MSE, 1 step ahead: model 0.01, persistence 0.04"), or "—". */
 export function baselineText(metrics) {
-  const pairs = baselines(metrics);
-  return pairs.length
-    ? pairs
-        .map(([label, value]) => `${label} ${typeof value === "number" ? number(value) : value}`)
-        .join("; ")
-    : "—";
+  const rows = baselines(metrics);
+  if (!rows.length) return "—";
+  const describe = (row) =>
+    FORECASTERS.filter((name) => typeof row[name] === "number")
+      .map((name) => `${name.replace("_", " ")} ${number(row[name])}`)
+      .join(", ");
+  return rows.map((row) => `${row.label}: ${describe(row)}`).join("; ");
 }
 
 /** The shipped model (`lstm-serve serve` without --model): yearly sunspot numbers. */

@@ -8,6 +8,8 @@ import { showError } from "../notices.js";
 import { isShippedSunspots, versionSelect } from "../versions.js";
 import { parseCsv, parseRows } from "../rows.js";
 
+const CHARTED_HISTORY = 100; // steps of history drawn before the forecast
+
 export async function forecastPage(root, { signal }) {
   const { select } = await versionSelect("forecast-version", signal);
   const about = h("div", { class: "model-note", "aria-live": "polite" });
@@ -127,7 +129,10 @@ function modelNote(model) {
 function drawForecast(result, body, answer, firstYear, model) {
   const steps = body.history.length;
   const horizon = answer.forecast.length;
-  const x = Array.from({ length: steps + horizon }, (_, index) => (firstYear ?? 0) + index);
+  // The chart shows the recent history only, where the forecast is still readable beside it.
+  const shown = Math.min(steps, CHARTED_HISTORY);
+  const start = (firstYear ?? 0) + steps - shown;
+  const x = Array.from({ length: shown + horizon }, (_, index) => start + index);
   const intervals = Object.entries(answer.intervals)
     .map(([level, band]) => ({
       level,
@@ -140,17 +145,18 @@ function drawForecast(result, body, answer, firstYear, model) {
   const column = model?.task ? model.task.input_columns.indexOf(target) : 0;
   const levelNames = intervals.map((interval) => `${interval.level}%`).join(" and ");
   const plotArea = h("div", { class: "plot", id: "forecast-chart" });
-  const caption = `History and forecast of ${target}, ${levelNames || "no"} prediction intervals`;
+  const recent = shown < steps ? `the last ${shown} of ${steps} steps` : "history";
+  const caption = `${target}: ${recent} and forecast, ${levelNames || "no"} prediction intervals`;
   result.replaceChildren(
     h("h2", {}, `Forecast of ${horizon} steps by version ${answer.model.version}`),
     ...(answer.note ? [h("p", { class: "note" }, answer.note)] : []),
     h("figure", { class: "chart" }, h("figcaption", {}, caption), plotArea),
-    forecastTable(answer, intervals, x.slice(steps), firstYear === null ? "Step" : "Year"),
+    forecastTable(answer, intervals, x.slice(shown), firstYear === null ? "Step" : "Year"),
   );
   return forecastChart(plotArea, {
     x,
     xLabel: firstYear === null ? "step" : "year",
-    history: body.history.map((row) => (column >= 0 ? row[column] : null)),
+    history: body.history.slice(steps - shown).map((row) => (column >= 0 ? row[column] : null)),
     forecast: answer.forecast.map((row) => row[0]),
     intervals,
     yLabel: String(target),

@@ -3,7 +3,7 @@
 import { api } from "../api.js";
 import { details, h, heading, number, table, when } from "../dom.js";
 import { showError, showInfo } from "../notices.js";
-import { baselineText, baselines, provenance } from "../versions.js";
+import { FORECASTERS, baselineText, baselines, provenance } from "../versions.js";
 
 // The version that was active before this tab's last activation: what "Roll back" restores.
 const PREVIOUS_KEY = "lstm-serve.previous-active";
@@ -96,20 +96,8 @@ function modelDetails(model, render) {
   ]);
   const parts = [facts];
   if (!model.active) parts.push(h("p", {}, activateButton(model.version, render)));
-  const pairs = baselines(model.metrics);
-  if (pairs.length) {
-    parts.push(
-      h("h2", {}, "Baselines"),
-      table(
-        "Errors of the naive forecasts",
-        ["Baseline", "Value"],
-        pairs.map(([label, value]) => [
-          label,
-          typeof value === "number" ? number(value) : String(value),
-        ]),
-      ),
-    );
-  }
+  const rows = baselines(model.metrics);
+  if (rows.length) parts.push(h("h2", {}, "Baselines"), baselineTable(rows, model.metrics));
   if (model.task) parts.push(h("h2", {}, "Series task"), taskFacts(model.task));
   parts.push(
     h("h2", {}, "Metrics and metadata"),
@@ -129,7 +117,19 @@ function modelDetails(model, render) {
   return parts;
 }
 
-export function taskFacts(task) {
+function baselineTable(rows, metrics) {
+  const names = FORECASTERS.map((name) => name.replace("_", " "));
+  const cells = rows.map((row) => [row.label, ...FORECASTERS.map((name) => number(row[name]))]);
+  const note = metrics.forecast.season_note;
+  return h(
+    "div",
+    {},
+    table("The model's validation errors beside the naive forecasts'", ["Error", ...names], cells),
+    note ? h("p", { class: "hint" }, note) : null,
+  );
+}
+
+function taskFacts(task) {
   return details([
     ["Window", `${task.window} steps (the least history a forecast needs)`],
     ["Horizon", `${task.horizon} step(s) ahead`],
