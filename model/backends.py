@@ -1,6 +1,7 @@
-"""Backends by name: the predictor and the training engine of `torch` and of `numpy`. Modules
-are imported on first use only, so a process that serves or trains with NumPy never imports
-torch. The one place that maps a backend's name to its code."""
+"""Backends by name: the predictor of `torch`, `numpy` and `onnx` (ONNX Runtime), and the
+training engine of `torch` and `numpy`. Modules are imported on first use only, so a process
+that serves with NumPy or ONNX Runtime, or trains with NumPy, never imports torch. The one place
+that maps a backend's name to its code."""
 
 from __future__ import annotations
 
@@ -14,12 +15,15 @@ from model.inference import Predictor
 from model.train_loop import ProgressCallback, StopHook, TrainParams, TrainResult
 from model.train_state import Checkpointing
 
-Backend = Literal["torch", "numpy"]
+Backend = Literal["torch", "numpy", "onnx"]
 BACKENDS: tuple[Backend, ...] = get_args(Backend)
+TrainingBackend = Literal["torch", "numpy"]  # ONNX Runtime serves; it does not train
+TRAINING_BACKENDS: tuple[TrainingBackend, ...] = get_args(TrainingBackend)
 
 _PREDICTORS = {
     "torch": ("model.torch_predictor", "TorchPredictor"),
     "numpy": ("model.numpy_predictor", "NumpyPredictor"),
+    "onnx": ("model.onnx_predictor", "OnnxPredictor"),
 }
 _TRAINERS = {
     "torch": ("model.torch_trainer", "train_torch"),
@@ -51,7 +55,7 @@ def predictor_class(backend: Backend) -> type[Predictor]:
     return cls
 
 
-def trainer(backend: Backend) -> Trainer:
+def trainer(backend: TrainingBackend) -> Trainer:
     """The backend's training function."""
     module_name, function_name = _TRAINERS[backend]
     train: Trainer = getattr(importlib.import_module(module_name), function_name)

@@ -157,12 +157,17 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> None:
 
 def load_checkpoint(path: str | Path, nonlinearity: str = "tanh") -> Checkpoint:
     """Load a `.safetensors` checkpoint, or import a plain state_dict `.pt` file (or weights
-    without our metadata), whose RNN is a `nonlinearity` one."""
+    without our metadata), whose RNN is a `nonlinearity` one, or an `.onnx` file's recurrent
+    regressor (its RNN's activation is in the file)."""
     source = str(path)
     if Path(path).is_dir():
         raise CheckpointError(source, "is a directory, not a checkpoint file")
     if not Path(path).is_file():
         raise CheckpointError(source, "no such file")
+    if Path(path).suffix == ".onnx":
+        from model.onnx_import import read_onnx  # onnx only for .onnx files
+
+        return read_onnx(path)
     if Path(path).suffix in (".pt", ".pth"):
         from model.torch_import import read_state_dict  # torch only for .pt files
 

@@ -7,8 +7,18 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from app.cli import forecast, import_checkpoint, inspect_checkpoint, predict, serve, train
+from app.cli import (
+    export,
+    forecast,
+    import_checkpoint,
+    inspect_checkpoint,
+    predict,
+    serve,
+    train,
+)
 from model.errors import ModelError
+
+COMMANDS = (serve, train, predict, forecast, export, import_checkpoint, inspect_checkpoint)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lstm-serve", description="Train and serve LSTM sequence models over HTTP."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (serve, train, predict, forecast, import_checkpoint, inspect_checkpoint):
+    for command in COMMANDS:
         command.add_parser(commands)
     return parser
 

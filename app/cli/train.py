@@ -14,7 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from app.cli import Subparsers
-from model.backends import BACKENDS, predictor_class, trainer
+from model.backends import TRAINING_BACKENDS, predictor_class, trainer
 from model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from model.config import (
     CELLS,
@@ -120,7 +120,7 @@ def add_parser(commands: Subparsers) -> None:
     ddp.add_argument("--nnodes", type=int, default=1, help="machines (1)")
     ddp.add_argument("--node-rank", type=int, default=0, help="this machine's rank (0)")
     ddp.add_argument("--rdzv-endpoint", help="host:port of the rendezvous, for --nnodes above 1")
-    parser.add_argument("--backend", choices=BACKENDS, default="torch")
+    parser.add_argument("--backend", choices=TRAINING_BACKENDS, default="torch")
     parser.add_argument(
         "--device",
         choices=["cpu", "cuda", "auto"],

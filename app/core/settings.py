@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     model_name: str = Field(default="lstm", min_length=1)  # reported in every prediction
     model_cache_size: int = Field(default=4, ge=1)  # loaded non-active versions kept (LRU)
     inference_threads: int = Field(default=1, ge=1)  # model threads: model calls at once
-    torch_threads: int = Field(default=1, ge=1)  # threads of one torch forward pass
+    torch_threads: int = Field(default=1, ge=1)  # threads of one forward pass (torch, onnx)
     # Where the torch backend serves: cpu, cuda, or auto (CUDA when the host has it).
     device: Literal["cpu", "cuda", "auto"] = "cpu"
 

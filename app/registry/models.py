@@ -119,10 +119,13 @@ def open_registry(settings: Settings, db: Database) -> ModelRegistry:
     the store's active version, else its newest, else the shipped model on a new data dir."""
     store = ModelStore(settings.data_dir, db)
     registry = ModelRegistry(store, settings.backend, settings.model_cache_size)
+    backend = predictor_class(settings.backend)
     try:
-        predictor_class(settings.backend).use_device(settings.device)
+        backend.use_device(settings.device)
     except InvalidInput as exc:
         raise StartupError(f"device: {exc}") from exc
+    # Before any model loads: ONNX Runtime fixes a session's threads when it builds it.
+    backend.use_threads(settings.torch_threads)
     version = _startup_version(store, settings.model)
     # Read here rather than through the store's errors for clients: a start-up that fails names
     # the file and its problem (a CheckpointError) for the operator.

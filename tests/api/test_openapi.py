@@ -25,6 +25,7 @@ EXPECTED = {
     ("get", "/v1/models/{version}"): {"404", "422", "503"},
     ("delete", "/v1/sessions/{session_id}"): {"401", "403", "404", "422", "503"},
     ("post", "/v1/models/{version}/activate"): {"401", "403", "404", "409", "422", "503"},
+    ("get", "/v1/models/{version}/export"): {"401", "403", "404", "409", "422", "503"},
     ("post", "/v1/train"): {"400", "401", "403", "404", "409", "413", "415", "422", "429", "503"},
     ("get", "/v1/train"): {"422", "503"},
     ("get", "/v1/train/{job_id}"): {"404", "422", "503"},
@@ -58,6 +59,7 @@ INFERENCE = {  # need an inference key when the server has any
 }
 MANAGEMENT = {
     ("post", "/v1/models/{version}/activate"),
+    ("get", "/v1/models/{version}/export"),
     ("post", "/v1/train"),
     ("post", "/v1/train/{job_id}/cancel"),
     ("post", "/v1/train/{job_id}/resume"),

@@ -37,6 +37,7 @@ OPERATIONS = [
     ("POST", "/v1/train/{job_id}/cancel", [POSITIVE, NEGATIVE]),
     ("POST", "/v1/train/{job_id}/resume", [POSITIVE, NEGATIVE]),
     ("POST", "/v1/models/{version}/activate", [POSITIVE]),
+    ("GET", "/v1/models/{version}/export", [POSITIVE, NEGATIVE]),
     ("POST", "/v1/datasets", [POSITIVE]),
     ("DELETE", "/v1/datasets/{dataset_id}", [POSITIVE, NEGATIVE]),
     # The Open Inference Protocol.

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict
+from typing import Annotated, Any, Literal
 
 import anyio.to_thread
-from fastapi import APIRouter
+from fastapi import APIRouter, Query, Response
 
 from app.api.dependencies import ManagementAuth, RegistryDep
 from app.api.errors import responses
@@ -25,10 +26,25 @@ from app.registry.store import ModelVersion
 from model.checkpoint import checkpoint_scalers
 from model.conformal import Calibration, without_residuals
 from model.errors import CheckpointError
+from model.onnx_export import MEDIA_TYPE, export_onnx
 from model.series_task import SeriesTask
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 logger = logging.getLogger(__name__)
+
+
+_EXPORT_FORMAT = Query(
+    alias="format", description="the file format: onnx, a standard ONNX model (the only one)"
+)
+_EXPORTED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The version as an ONNX file (an attachment): one ONNX LSTM, GRU or RNN "
+        "operator per layer and the linear head, scaling folded into the weights, the "
+        "checkpoint's metadata in metadata_props (see the Export page)",
+        "content": {MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+    },
+    **responses(401, 403, 404, 409, 422, 503),
+}
 
 
 def _info(stored: ModelVersion, active: str | None) -> ModelVersionInfo:
@@ -112,3 +128,22 @@ async def activate_model(
     fields = {"event": "model_activated", "version": version, "previous": previous}
     logger.info("model version %s activated (was %s)", version, previous, extra=fields)
     return ActivateResponse(active=version, previous=previous)
+
+
+@router.get("/{version}/export", response_class=Response, responses=_EXPORTED)
+async def export_model(
+    version: str,
+    _: ManagementAuth,
+    registry: RegistryDep,
+    file_format: Annotated[Literal["onnx"], _EXPORT_FORMAT] = "onnx",
+) -> Response:
+    """Download a version as a standard ONNX file, to serve it with any ONNX runtime."""
+    data = await anyio.to_thread.run_sync(_exported, registry, version)  # ms of CPU: off the loop
+    disposition = f'attachment; filename="lstm-serve-{version}.{file_format}"'
+    return Response(data, media_type=MEDIA_TYPE, headers={"Content-Disposition": disposition})
+
+
+def _exported(registry: ModelRegistry, version: str) -> bytes:
+    """UnknownModelVersion (at the path's version) or ModelUnavailable as the store raises them;
+    the version names the graph, so the file says what it is."""
+    return export_onnx(registry.store.load(version, ("version",)), name=f"lstm_serve_{version}")
