@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 
-.PHONY: install serve test soak test-container lint format typecheck pytest docs screenshots pretrained bench bench-train bench-commits study lock clean
+.PHONY: install serve test soak test-container lint format typecheck pytest docs screenshots pretrained bench bench-train bench-backends bench-commits study lock clean
 
 $(RUNTIME): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -73,6 +73,9 @@ study: $(DEV)  ## the truncation study: rnn, gru, lstm against truncation k (~20
 
 bench-train: $(DEV)  ## training samples/s: torch, NumPy, DDP on 2 processes, a memory-mapped series (writes bench/train-results.md)
 	$(BIN)/python bench/train_speed.py
+
+bench-backends: $(DEV)  ## torch, NumPy and ONNX Runtime: raw forward, served workloads, start-up and memory (~4 min; writes bench/backends-results.md)
+	$(BIN)/python bench/backends.py
 
 bench-commits: $(DEV)  ## lstm-serve at several revisions in one run: make bench-commits REVS="A B"
 	$(BIN)/python bench/commits.py $(REVS)

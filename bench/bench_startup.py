@@ -20,7 +20,8 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.integration.conftest import LSTM_SERVE, clean_env, free_port
+from model.backends import BACKENDS
+from tests.support.servers import LSTM_SERVE, clean_env, free_port
 
 
 def start_once(backend: str) -> tuple[float, float, bool]:
@@ -62,7 +63,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     runs = parser.parse_args().runs
     print(f"{'backend':8} {'ready (s)':>10} {'RSS (MiB)':>10}  torch loaded")
-    for backend in ("numpy", "torch"):
+    for backend in BACKENDS:
         results = [start_once(backend) for _ in range(runs)]
         print(
             f"{backend:8} {statistics.median(r[0] for r in results):10.2f} "

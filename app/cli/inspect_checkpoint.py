@@ -18,7 +18,7 @@ def add_parser(commands: Subparsers) -> None:
         help="show a checkpoint's config, metadata and size",
         description="Print a checkpoint's config, metadata and parameter count as JSON.",
     )
-    parser.add_argument("path", type=Path, help=".safetensors or .pt")
+    parser.add_argument("path", type=Path, help=".safetensors, .pt or .onnx")
     parser.set_defaults(handler=run)
 
 

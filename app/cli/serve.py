@@ -45,8 +45,8 @@ def add_parser(commands: Subparsers) -> None:
     parser.add_argument(
         "--model",
         type=Path,
-        help="checkpoint (.safetensors or state_dict .pt) to import and serve; default: the "
-        "store's active version, or the shipped sunspot model on a new data directory",
+        help="checkpoint (.safetensors, state_dict .pt, or .onnx) to import and serve; default: "
+        "the store's active version, or the shipped sunspot model on a new data directory",
     )
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default 8000)")
