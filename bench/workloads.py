@@ -56,14 +56,21 @@ def _json(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
-def write_bodies(directory: Path) -> dict[tuple[str, str], Path]:
-    """(workload key, body kind) -> file. Values as a sensor would send them: 6 decimals."""
+# Values as a sensor would send them (6 decimals), and as Python's json writes a float (17
+# significant digits): the second kind is a third longer and slower to parse.
+PRECISIONS = ("6 decimals", "full precision")
+
+
+def write_bodies(directory: Path, precision: str = "full precision") -> dict[tuple[str, str], Path]:
+    """(workload key, body kind) -> file, the values at `precision` (one of PRECISIONS)."""
     rng = np.random.default_rng(0)
     paths = {}
     for workload in (SINGLE, BULK):
-        x = rng.normal(size=(workload.sequences, STEPS, INPUT_SIZE)).round(6)
+        x = rng.normal(size=(workload.sequences, STEPS, INPUT_SIZE))
+        if precision == "6 decimals":
+            x = x.round(6)
         for kind, content in _bodies(x).items():
-            path = directory / f"{workload.key}-{kind}.body"
+            path = directory / f"{workload.key}-{kind}-{precision.split()[0]}.body"
             path.write_bytes(content)
             paths[workload.key, kind] = path
     return paths

@@ -4,7 +4,7 @@ connections and a deadline for a request's headers. A connection past the cap is
 `header_timeout_seconds` of connecting, or of starting its next request, is answered 408 and
 closed, so slow clients (slowloris) cannot hold every connection; a head over
 `MAX_HEAD_BYTES` is answered 431. The time a body may take is the body-limit middleware's
-(app/api/body_limit.py)."""
+(app/api/body_limit.py). Each small answer leaves in one write (`_OneWriteResponses`)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,40 @@ import orjson
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
+
+
+class _OneWriteResponses:
+    """The connection's transport, writing a response's head and the first bytes of its body in
+    one write: uvicorn writes them apart, which costs a second send system call, a second packet
+    and a second wake-up of the client for every small answer. Whatever is written is held for
+    at most the rest of the event loop's turn (a streamed body's head still leaves at once), and
+    everything leaves in the order written."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport, self._loop = transport, loop
+        self._held: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        if self._held is not None:
+            data, self._held = self._held + data, None
+            self._transport.write(data)
+        elif data.endswith(b"\r\n\r\n"):  # a head (or a chunk that ends like one): hold it
+            self._held = data
+            self._loop.call_soon(self._flush)
+        else:
+            self._transport.write(data)
+
+    def _flush(self) -> None:
+        if self._held is not None:
+            data, self._held = self._held, None
+            self._transport.write(data)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:  # everything else is the transport's own
+        return getattr(self._transport, name)
 
 
 def _canned(status: str, code: str, message: str, extra: str = "") -> bytes:
@@ -58,6 +92,7 @@ def guarded_protocol(max_connections: int, header_timeout_s: float) -> type[Http
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
+            self.transport = _OneWriteResponses(transport, self.loop)  # type: ignore[assignment]
             if len(self.connections) > max_connections:
                 self._refuse(over_cap)
                 return

@@ -5,6 +5,7 @@ lifespan builds, the metrics, the management token check. The only module that r
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -83,6 +84,30 @@ async def require_inference_key(
     return keys.owner(None if credentials is None else credentials.credentials)
 
 
+@dataclass(frozen=True)
+class InferenceCall:
+    """What an inference route needs, resolved as one dependency: every dependency FastAPI
+    resolves costs the request, and these run on the hottest routes."""
+
+    owner: Owner
+    services: Services
+    settings: Settings
+
+
+async def inference_call(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_inference_bearer)],
+) -> InferenceCall:
+    """The request's owner (see `require_inference_key`), the services and the settings."""
+    state = request.app.state
+    keys: InferenceKeys | None = getattr(state, "inference_keys", None)
+    services: Services | None = getattr(state, "services", None)
+    if keys is None or services is None:
+        raise NotReady("the service is starting or stopping")
+    owner = keys.owner(None if credentials is None else credentials.credentials)
+    return InferenceCall(owner, services, state.settings)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ServicesDep = Annotated[Services, Depends(get_services)]
 OptionalServicesDep = Annotated[Services | None, Depends(get_services_if_running)]
@@ -90,6 +115,7 @@ MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 StoppingDep = Annotated[Callable[[], bool], Depends(get_stopping)]
 ManagementAuth = Annotated[None, Depends(require_management)]
 InferenceOwner = Annotated[Owner, Depends(require_inference_key)]
+InferenceDep = Annotated[InferenceCall, Depends(inference_call)]
 
 
 async def get_registry(services: ServicesDep) -> ModelRegistry:

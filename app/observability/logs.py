@@ -2,16 +2,19 @@
 a terminal (`log_format`: auto picks by whether stderr is a terminal), the same for uvicorn's
 own loggers and ours. Every record logged while a request runs carries its request id
 (app/api/access_log.py sets it); uvicorn's access log is replaced by app/api/access_log.py's
-one line per request.
+one line per request. A thread writes the lines (`BackgroundStderr`): logging never makes the
+event loop wait on the stream.
 
 What is logged is chosen where it is logged: never a header, a token or a request body."""
 
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from queue import SimpleQueue
 from typing import Any
 
 import orjson
@@ -83,6 +86,43 @@ class TextFormatter(logging.Formatter):
         return line if request_id is None else f"{line} [{request_id}]"
 
 
+class BackgroundStderr(logging.handlers.QueueHandler):
+    """Every record to stderr, written by a thread of its own: the thread that logs (the event
+    loop, for the access line of every request) only queues the record, and never waits on the
+    stream. Filters run in the logging thread, so a record gets the request id of the request
+    that logged it; formatting happens in the writer. The queue is drained when the handler
+    closes (dictConfig replacing it, or logging's shutdown at exit)."""
+
+    def __init__(self) -> None:
+        queue: SimpleQueue[logging.LogRecord] = SimpleQueue()
+        super().__init__(queue)
+        self.writer = logging.StreamHandler(sys.stderr)
+        self.listener = logging.handlers.QueueListener(queue, self.writer)
+        self.listener.start()
+        self.writing = True
+
+    def setFormatter(self, fmt: logging.Formatter | None) -> None:  # noqa: N802 (logging's name)
+        super().setFormatter(fmt)
+        self.writer.setFormatter(fmt)
+
+    def flush(self) -> None:
+        """Every record queued so far is written when this returns."""
+        if self.writing:
+            self.listener.stop()  # drains the queue, then the thread ends
+            self.listener.start()
+        self.writer.flush()
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        # The writer formats it: a queue within this process needs no copy made picklable.
+        return record
+
+    def close(self) -> None:
+        if self.writing:  # close() may come twice (dictConfig, then shutdown): drain once
+            self.writing = False
+            self.listener.stop()
+        super().close()
+
+
 def use_json(log_format: str) -> bool:
     if log_format == "auto":
         return not sys.stderr.isatty()
@@ -105,8 +145,7 @@ def log_config(settings: Settings) -> dict[str, Any]:
         },
         "handlers": {
             "stderr": {
-                "class": "logging.StreamHandler",
-                "stream": "ext://sys.stderr",
+                "()": BackgroundStderr,
                 "formatter": formatter,
                 "filters": ["request_id"],
             }

@@ -63,6 +63,9 @@ class Metrics:
             buckets=REQUEST_BUCKETS,
             registry=registry,
         )
+        # The labelled series of each (route, method, status), looked up once: `labels()`
+        # takes a lock and builds a key on every call.
+        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.in_flight = Gauge(
             "lstm_serve_requests_in_flight", "Requests being handled now", registry=registry
         )
@@ -86,8 +89,16 @@ class Metrics:
         registry.register(_ServiceCollector(settings, services))
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(route, method, str(status)).inc()
-        self.request_duration.labels(route, method).observe(seconds)
+        key = (route, method, status)
+        children = self._request_children.get(key)
+        if children is None:  # once per route, method and status: their number is bounded
+            children = (
+                self.requests.labels(route, method, str(status)),
+                self.request_duration.labels(route, method),
+            )
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_batch(self, sequences: int, delays_s: Sequence[float]) -> None:
         """The batcher's `on_batch`, from a model thread (prometheus_client is thread-safe)."""

@@ -8,6 +8,8 @@ import json
 import logging
 import logging.config
 import sys
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -104,6 +106,7 @@ def test_format_by_setting_or_terminal(
     logging.getLogger("app.test").info("started", extra={"event": "x"})
     logging.getLogger("uvicorn.error").info("uvicorn says")
     logging.getLogger("uvicorn.access").info("uvicorn's own access line")
+    flush_logs()
     lines = stream.getvalue().splitlines()
     assert len(lines) == 2  # uvicorn's access logger is silenced
     if json_expected:
@@ -118,7 +121,37 @@ def test_log_level_setting(monkeypatch: pytest.MonkeyPatch, restore_logging: Non
     logging.config.dictConfig(log_config(Settings(log_format="text", log_level="warning")))
     logging.getLogger("app.test").info("quiet")
     logging.getLogger("app.test").warning("loud")
+    flush_logs()
     assert "quiet" not in stream.getvalue() and "loud" in stream.getvalue()
+
+
+def flush_logs() -> None:
+    """The background writer's queue, written out (app/observability/logs.py)."""
+    for handler in logging.getLogger("app").handlers:
+        handler.flush()
+
+
+def test_writing_never_waits_on_the_stream(
+    monkeypatch: pytest.MonkeyPatch, restore_logging: None
+) -> None:
+    """A stream that blocks holds up the writer thread, not the thread that logs."""
+    release = threading.Event()
+
+    class Blocked(io.StringIO):
+        def write(self, text: str) -> int:
+            release.wait(10)
+            return super().write(text)
+
+    stream = Blocked()
+    monkeypatch.setattr(sys, "stderr", stream)
+    logging.config.dictConfig(log_config(Settings(log_format="text")))
+    started = time.perf_counter()
+    for n in range(3):
+        logging.getLogger("app.test").info("line %d", n)
+    assert time.perf_counter() - started < 1.0 and stream.getvalue() == ""
+    release.set()
+    flush_logs()
+    assert [line.split()[-1] for line in stream.getvalue().splitlines()] == ["0", "1", "2"]
 
 
 def test_operations_settings(monkeypatch: pytest.MonkeyPatch) -> None:

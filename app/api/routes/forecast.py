@@ -7,7 +7,7 @@ from typing import Any
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Request
 
-from app.api.dependencies import InferenceOwner, ServicesDep, SettingsDep, require_json
+from app.api.dependencies import InferenceDep, require_json
 from app.api.errors import responses
 from app.api.openapi import INLINE_PARSE_BYTES, inlined
 from app.protocol.v1.forecast import ForecastRequest, ForecastResponse
@@ -31,9 +31,7 @@ _FORECAST_BODY: dict[str, Any] = {
     dependencies=[Depends(require_json)],
     openapi_extra=_FORECAST_BODY,
 )
-async def forecast(
-    request: Request, _: InferenceOwner, services: ServicesDep, settings: SettingsDep
-) -> ForecastResponse:
+async def forecast(request: Request, call: InferenceDep) -> ForecastResponse:
     """Forecast the next `horizon` steps after `history`, feeding the model's predictions back,
     with split-conformal prediction intervals at `levels`."""
     body = await request.body()
@@ -41,4 +39,4 @@ async def forecast(
         parsed = await anyio.to_thread.run_sync(validated_json, body, ForecastRequest)
     else:
         parsed = validated_json(body, ForecastRequest)
-    return await forecasting.forecast(parsed, services, settings)
+    return await forecasting.forecast(parsed, call.services, call.settings)

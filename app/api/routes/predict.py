@@ -10,13 +10,7 @@ from __future__ import annotations
 import anyio.to_thread
 from fastapi import APIRouter, Request, Response
 
-from app.api.dependencies import (
-    InferenceOwner,
-    ServicesDep,
-    SettingsDep,
-    body_media_type,
-    is_json,
-)
+from app.api.dependencies import InferenceDep, body_media_type, is_json
 from app.api.errors import responses
 from app.api.openapi import INLINE_PARSE_BYTES, NPY_TYPE, NPZ_TYPE, PREDICT_OPENAPI
 from app.core.errors import UnsupportedMediaType
@@ -40,14 +34,13 @@ _BINARY_READERS = {NPY_TYPE: read_npy, NPZ_TYPE: read_npz}
     responses=responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
     openapi_extra=PREDICT_OPENAPI,
 )
-async def predict(
-    request: Request, owner: InferenceOwner, services: ServicesDep, settings: SettingsDep
-) -> Response:
+async def predict(request: Request, call: InferenceDep) -> Response:
     """Predict from each sequence, optionally continuing from a state or a kept session."""
+    settings = call.settings
     parsed = await _read(request, settings)
     session_id = parsed.options.session_id
-    step = None if session_id is None else SessionStep(session_id, owner=owner)
-    model, prediction, session = await pipeline.predict(parsed, services, step)
+    step = None if session_id is None else SessionStep(session_id, owner=call.owner)
+    model, prediction, session = await pipeline.predict(parsed, call.services, step)
     answer = prediction_json(
         settings.model_name, model.version, parsed.options, prediction, session
     )

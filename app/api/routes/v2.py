@@ -10,10 +10,9 @@ from typing import Any
 import anyio.to_thread
 from fastapi import APIRouter, Request, Response
 
-from app.api.dependencies import InferenceOwner, RegistryDep, ServicesDep, SettingsDep
+from app.api.dependencies import InferenceCall, InferenceDep, RegistryDep, SettingsDep
 from app.api.openapi import INLINE_PARSE_BYTES, inlined
 from app.core.errors import NotReady, UnknownModel, UnknownModelVersion
-from app.core.inference_keys import Owner
 from app.core.settings import Settings
 from app.protocol.v2.lstm import (
     inputs_metadata,
@@ -36,7 +35,6 @@ from app.protocol.v2.schemas import (
 from app.protocol.v2.tensors import HEADER_LENGTH, read_request, response_body
 from app.registry.models import ModelRegistry
 from app.serving import pipeline
-from app.serving.services import Services
 from model.errors import InvalidInput
 
 router = APIRouter(prefix="/v2", tags=["v2"])
@@ -152,12 +150,10 @@ async def version_ready(
 async def infer(
     name: str,
     request: Request,
-    owner: InferenceOwner,
-    services: ServicesDep,
-    settings: SettingsDep,
+    call: InferenceDep,
 ) -> Response:
     """Infer with the active version (or the one a sequence is pinned to)."""
-    return await _infer(name, None, request, owner, services, settings)
+    return await _infer(name, None, request, call)
 
 
 @router.post(
@@ -170,12 +166,10 @@ async def infer_version(
     name: str,
     version: str,
     request: Request,
-    owner: InferenceOwner,
-    services: ServicesDep,
-    settings: SettingsDep,
+    call: InferenceDep,
 ) -> Response:
     """Infer with one version."""
-    return await _infer(name, version, request, owner, services, settings)
+    return await _infer(name, version, request, call)
 
 
 async def _ready(
@@ -215,12 +209,11 @@ async def _infer(
     name: str,
     version: str | None,
     request: Request,
-    owner: Owner,
-    services: Services,
-    settings: Settings,
+    call: InferenceCall,
 ) -> Response:
     """The same path as /v1/predict once the tensors are read: app/serving/pipeline.py."""
-    _check_name(name, settings)
+    services = call.services
+    _check_name(name, call.settings)
     body = await request.body()
     header_length = request.headers.get(HEADER_LENGTH)
     if len(body) > INLINE_PARSE_BYTES:  # parsing it would hold up every other request
@@ -230,7 +223,7 @@ async def _infer(
     if received.request.model_name not in (None, name):
         raise InvalidInput(f"model_name {received.request.model_name!r} is not the path's {name!r}")
     step = session_step(received.request.parameters)
-    step = None if step is None else step._replace(owner=owner)
+    step = None if step is None else step._replace(owner=call.owner)
     resolved = await pipeline.model_for(services.registry, version)  # once per request
     wanted = wanted_outputs(received.request, resolved.predictor.config)
     parsed = predict_input(received, resolved.predictor.config, version, wanted)

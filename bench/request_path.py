@@ -1,0 +1,109 @@
+"""`make bench-path`: what one request costs on its way through lstm-serve, against the naive
+FastAPI server in the same run (both at their defaults, each logging every request): a single
+sequence per request and 256 per request, with bodies at 6 decimals and at full precision (17
+significant digits, as Python's json writes a float), and lstm-serve with its observability off
+(bench/bare_server.py) beside it. Medians of RUNS rounds; writes bench/request-path-results.md."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+from dataclasses import astuple
+from pathlib import Path
+
+import servers
+from load import Load, Result, measure
+from prerequisites import ensure_wrk, wait_for_quiet
+from quiet import groups_of, undisturbed
+from workloads import BULK, JSON, PRECISIONS, SINGLE, write_bodies, write_checkpoint
+
+RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
+HERE = Path(__file__).resolve().parent
+# (row label, server key, path)
+ROWS = [
+    ("naive FastAPI", "naive", "/predict"),
+    ("lstm-serve", "ours", "/v1/predict"),
+    ("lstm-serve, observability off", "bare", "/v1/predict"),
+]
+
+
+def start(checkpoint: Path, work: Path) -> dict[str, servers.Server]:
+    env = {"LSTM_SERVE_API_TOKEN": servers.TOKEN}
+    bare = [str(servers.OURS / "python"), str(HERE / "bare_server.py"), "--model",
+            str(checkpoint), "--port", "8713", "--data-dir", str(work / "var-bare")]  # fmt: skip
+    return {
+        "naive": servers.naive(checkpoint, 8711, work / "naive.log"),
+        "ours": servers.ours(checkpoint, 8712, 1, work / "var-ours", work / "ours.log"),
+        "bare": servers.start("bare", bare, 8713, "/readyz", env, work / "bare.log"),
+    }
+
+
+def main() -> None:
+    ensure_wrk()
+    work = Path(tempfile.mkdtemp(prefix="lstm-serve-bench-path-"))
+    checkpoint = write_checkpoint(work)
+    bodies = {precision: write_bodies(work, precision) for precision in PRECISIONS}
+    started = start(checkpoint, work)
+    results: dict[tuple[str, str, str], list[Result]] = {}
+    try:
+        wait_for_quiet()
+        for run in range(RUNS):
+            for label, key, path in ROWS:
+                for precision in PRECISIONS:
+                    for workload in (SINGLE, BULK):
+                        body = bodies[precision][workload.key, "inputs"]
+                        load = Load(started[key].url + path, body, JSON, workload.connections)
+                        name = f"run {run + 1}/{RUNS} {label} {workload.key} {precision}"
+                        result, _ = undisturbed(groups_of(started[key].process.pid),
+                                                lambda load=load: _taken(load), name)  # fmt: skip
+                        print(f"{name}: {result}", file=sys.stderr)
+                        results.setdefault((label, workload.key, precision), []).append(result)
+    finally:
+        for server in started.values():
+            servers.stop(server)
+    text = markdown({key: _median(values) for key, values in results.items()})
+    print(text)
+    (HERE / "request-path-results.md").write_text(text)
+
+
+def _taken(load: Load) -> Result:
+    measure(load, 1)  # warm-up
+    return measure(load, SECONDS)
+
+
+def _median(results: list[Result]) -> Result:
+    rows = [astuple(result) for result in results]
+    return Result(*(statistics.median(values) for values in zip(*rows, strict=True)))
+
+
+def markdown(medians: dict[tuple[str, str, str], Result]) -> str:
+    lines = [
+        f"`make bench-path`: medians of {RUNS} runs of {SECONDS} s, round by round; wrk, one "
+        "thread; the classic model (input 10, hidden 20, 2 layers, 10 steps).",
+        "",
+        "| server | workload | body | req/s | seq/s | p50 ms | p99 ms | vs naive |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for (label, workload, precision), result in medians.items():
+        sequences = SINGLE.sequences if workload == SINGLE.key else BULK.sequences
+        naive = medians["naive FastAPI", workload, precision]
+        lines.append(
+            f"| {label} | {'single' if workload == SINGLE.key else 'bulk 256'} | {precision} "
+            f"| {result.requests_per_s:,.0f} | {result.requests_per_s * sequences:,.0f} "
+            f"| {result.p50_ms:.1f} | {result.p99_ms:.1f} "
+            f"| {result.requests_per_s / naive.requests_per_s:.2f} |"
+        )
+    lines += ["", "Observability (access log, request id, request metrics) on against off:"]
+    for precision in PRECISIONS:
+        for workload in (SINGLE.key, BULK.key):
+            on = medians["lstm-serve", workload, precision].requests_per_s
+            off = medians["lstm-serve, observability off", workload, precision].requests_per_s
+            lines.append(f"- {workload}, {precision}: {on / off:.1%} of the throughput without")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
