@@ -24,6 +24,9 @@ PLAIN = [
     {"inputs": [[[0.5, -0.0, 1e-30]] * 3] * 2, "state": STATE, "return_sequence": False},
     {"inputs": [[[FLOAT32_MAX, -FLOAT32_MAX, 3e38]]], "session_id": "s-1", "model_version": "1"},
     {"inputs": [[[1.5, 2.5, 3.5]]], "state": None, "session_id": None},
+    {"inputs": [[[1.0, 2.0, 3.0]]], "model_version": 'a"b', "session_id": "true-story"},
+    {"inputs": [[[1.0, 2.0, 3.0]] * 2, [[4.0, 5.0, 6.0]] * 5, [[7.0, 8.0, 9.0]]]},  # ragged
+    {"inputs": [[[18446744073709551615, -9223372036854775808, 1e-300]]]},  # big ints, tiny
 ]
 
 
@@ -56,10 +59,13 @@ def test_plain_bodies_take_the_fast_path_to_the_same_arrays(body: dict[str, Any]
         b'{"inputs": [[[1.0, "2", 3.0]]]}',  # numpy would read 2.0
         b'{"inputs": [[[1.0, "nan", 3.0]]], "model_version": "1"}',
         b'{"inputs": [[[1.0, {"a": 1}, 3.0]]]}',
-        b'{"inputs": [[[1.0, 2.0, 3.0]]], "model_version": "a\\"b"}',  # fine, but unsure
         b'{"inputs": [[[1.0, 2.0, 3.4028235e38]]]}',  # rounds to float32's largest; refused
         b'{"inputs": [[[1.0, 2.0]], [[1.0, 2.0, 3.0]]]}',  # steps of two sizes
-        b'{"inputs": [[[1.0, 2.0, 3.0]]], "session_id": "true-story"}',  # fine, but unsure
+        b'{"inputs": [[[1.0, 2.0, 3.0]]], "inputs": [[[4.0, 5.0, 6.0]]]}',  # repeated key
+        b'{"inputs": [[[1.0, 2.0, 3.0]], [[4.0, 5.0], [6.0]]]}',  # steps of two sizes
+        b'{"inputs": [[1.0, 2.0, 3.0]]}',  # a number where a step belongs
+        b'{"inputs": [[[1.0, 2.0, 3.0]]], "state": {"h": [[[0.0], [0.0, 1.0]]]}}',  # ragged h
+        b'{"inputs": [[[1.0, 2.0, 3.0]]]} trailing',
         b'{"inputs": [[[1.0, 2.0, 3.0]]], "extra": 1}',
         b'{"inputs": [[[1, 2, NaN]]]}',
     ],
