@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 
-.PHONY: install serve test soak test-container lint format typecheck pytest docs screenshots pretrained bench bench-train bench-backends bench-commits study lock clean
+.PHONY: install serve test soak test-container lint format typecheck pytest docs screenshots pretrained bench bench-path bench-train bench-backends bench-commits study lock clean
 
 $(RUNTIME): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -70,6 +70,9 @@ bench: $(DEV)  ## throughput against a naive server and KServe (~8 min; writes b
 
 study: $(DEV)  ## the truncation study: rnn, gru, lstm against truncation k (~20 min; writes experiments/truncation/)
 	$(BIN)/python -m experiments.truncation.study
+
+bench-path: $(DEV)  ## one request's cost: naive server vs lstm-serve, observability on and off, both precisions, p99 while training (~8 min; writes bench/request-path-results.md)
+	$(BIN)/python bench/request_path.py
 
 bench-train: $(DEV)  ## training samples/s: torch, NumPy, DDP on 2 processes, a memory-mapped series (writes bench/train-results.md)
 	$(BIN)/python bench/train_speed.py

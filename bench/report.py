@@ -71,7 +71,8 @@ def _rows(medians: Medians) -> list[str]:
     rows = ["| server | workload | req/s | seq/s | p50 ms | p99 ms | vs naive |",
             "|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
     for (label, workload), result in medians.items():
-        naive = medians["naive FastAPI", BULK.key if workload == BULK.key else SINGLE.key]
+        peer = "naive FastAPI, 6 decimals" if label.endswith("6 decimals") else "naive FastAPI"
+        naive = medians[peer, BULK.key if workload == BULK.key else SINGLE.key]
         rows.append(
             f"| {label} | {WORKLOADS[workload].label} | {result.requests_per_s:,.0f} "
             f"| {result.requests_per_s * WORKLOADS[workload].sequences:,.0f} | {result.p50_ms:.1f} "
@@ -101,16 +102,17 @@ def _targets(m: Medians) -> list[str]:
     before = m["lstm-serve JSON", BEFORE_TRAINING.key]
     npy_b = m["lstm-serve .npy", b]
     checks = [
-        ("(a) single: >= 2.5x naive req/s",
-         ours_a.requests_per_s >= 2.5 * naive_a.requests_per_s),
+        ("(a) single, full precision: >= 3x naive req/s",
+         ours_a.requests_per_s >= 3 * naive_a.requests_per_s),
         ("(a) single: above the best KServe, 1 worker",
          ours_a.requests_per_s > kserve_a.requests_per_s),
         ("(a) single: p99 no worse than naive's and every KServe's, 1 worker",
          ours_a.p99_ms <= p99_peers),
-        ("(b) bulk: >= 5x naive seq/s", ours_b.requests_per_s >= 5 * naive_b.requests_per_s),
+        ("(b) bulk, full precision: >= 7x naive seq/s",
+         ours_b.requests_per_s >= 7 * naive_b.requests_per_s),
         ("(b) bulk: above the best KServe, 1 worker",
          ours_b.requests_per_s > kserve_b.requests_per_s),
-        ("(c) training: p99 <= 2x p99 just before", training.p99_ms <= 2 * before.p99_ms),
+        ("(c) training: p99 <= 1.5x p99 just before", training.p99_ms <= 1.5 * before.p99_ms),
         ("(d) .npy bulk >= 2x our JSON bulk", npy_b.requests_per_s >= 2 * ours_b.requests_per_s),
         ("2 workers: (a) above the best KServe", ours2_a.requests_per_s > kserve2_a.requests_per_s),
         ("2 workers: (a) p99 no worse than its", ours2_a.p99_ms <= kserve2_a.p99_ms),

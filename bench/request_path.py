@@ -2,7 +2,8 @@
 FastAPI server in the same run (both at their defaults, each logging every request): a single
 sequence per request and 256 per request, with bodies at 6 decimals and at full precision (17
 significant digits, as Python's json writes a float), and lstm-serve with its observability off
-(bench/bare_server.py) beside it. Medians of RUNS rounds; writes bench/request-path-results.md."""
+(bench/bare_server.py) beside it; then lstm-serve's single-sequence p99 just before and while a
+training job runs. Medians of RUNS rounds; writes bench/request-path-results.md."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import servers
 from load import Load, Result, measure
 from prerequisites import ensure_wrk, wait_for_quiet
 from quiet import groups_of, undisturbed
+from training import TrainingJob
 from workloads import BULK, JSON, PRECISIONS, SINGLE, write_bodies, write_checkpoint
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
@@ -61,12 +63,26 @@ def main() -> None:
                                                 lambda load=load: _taken(load), name)  # fmt: skip
                         print(f"{name}: {result}", file=sys.stderr)
                         results.setdefault((label, workload.key, precision), []).append(result)
+        training = _with_training(started["ours"], bodies["full precision"][SINGLE.key, "inputs"])
     finally:
         for server in started.values():
             servers.stop(server)
-    text = markdown({key: _median(values) for key, values in results.items()})
+    text = markdown({key: _median(values) for key, values in results.items()}, training)
     print(text)
     (HERE / "request-path-results.md").write_text(text)
+
+
+def _with_training(server: servers.Server, body: Path) -> tuple[Result, Result]:
+    """Single sequences at full precision, RUNS times just before a training job starts on the
+    same server and RUNS times while it trains (the pair minutes apart at most)."""
+    load = Load(server.url + "/v1/predict", body, JSON, SINGLE.connections)
+    groups = groups_of(server.process.pid)
+    before = [undisturbed(groups, lambda: _taken(load), "before training")[0] for _ in range(RUNS)]
+    with TrainingJob(server.url, servers.TOKEN) as job:
+        during = [undisturbed(groups_of(server.process.pid), lambda: _taken(load),
+                              "while training")[0] for _ in range(RUNS)]  # fmt: skip
+        job.check_still_running()
+    return _median(before), _median(during)
 
 
 def _taken(load: Load) -> Result:
@@ -79,7 +95,7 @@ def _median(results: list[Result]) -> Result:
     return Result(*(statistics.median(values) for values in zip(*rows, strict=True)))
 
 
-def markdown(medians: dict[tuple[str, str, str], Result]) -> str:
+def markdown(medians: dict[tuple[str, str, str], Result], training: tuple[Result, Result]) -> str:
     lines = [
         f"`make bench-path`: medians of {RUNS} runs of {SECONDS} s, round by round; wrk, one "
         "thread; the classic model (input 10, hidden 20, 2 layers, 10 steps).",
@@ -102,6 +118,13 @@ def markdown(medians: dict[tuple[str, str, str], Result]) -> str:
             on = medians["lstm-serve", workload, precision].requests_per_s
             off = medians["lstm-serve, observability off", workload, precision].requests_per_s
             lines.append(f"- {workload}, {precision}: {on / off:.1%} of the throughput without")
+    before, during = training
+    lines += [
+        "",
+        f"While a training job runs (single sequences, full precision): p99 {during.p99_ms:.1f} ms "
+        f"against {before.p99_ms:.1f} just before ({during.p99_ms / before.p99_ms:.2f}x), "
+        f"{during.requests_per_s:,.0f} req/s against {before.requests_per_s:,.0f}.",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -48,11 +48,13 @@ BOTH = (SINGLE, BULK)
 # (row label, server, path, body kind, content type, workloads)
 ROWS = [
     ("naive FastAPI", "naive", "/predict", "inputs", JSON, BOTH),
+    ("naive FastAPI, 6 decimals", "naive", "/predict", "inputs-6", JSON, BOTH),
     ("KServe v1", "kserve-1", V1, "instances", JSON, BOTH),
     ("KServe v2", "kserve-1", V2, "v2", JSON, BOTH),
     ("KServe v1, 1 torch thread", "kserve-1t", V1, "instances", JSON, BOTH),
     ("KServe v2, 1 torch thread", "kserve-1t", V2, "v2", JSON, BOTH),
     ("lstm-serve JSON", "ours-1", "/v1/predict", "inputs", JSON, BOTH),
+    ("lstm-serve JSON, 6 decimals", "ours-1", "/v1/predict", "inputs-6", JSON, BOTH),
     ("lstm-serve .npy", "ours-1", "/v1/predict", "npy", NPY, (BULK,)),
     ("KServe v1, 2 workers of 1 torch thread", "kserve-2t", V1, "instances", JSON, BOTH),
     ("KServe v2, 2 workers of 1 torch thread", "kserve-2t", V2, "v2", JSON, BOTH),
@@ -149,7 +151,9 @@ def main() -> None:
     ensure_kserve()
     work = Path(tempfile.mkdtemp(prefix="lstm-serve-bench-"))
     checkpoint = write_checkpoint(work)
-    bodies = write_bodies(work)
+    bodies = write_bodies(work)  # full precision, as Python's json writes floats
+    rounded = write_bodies(work, "6 decimals")  # as a sensor would send them
+    bodies.update({(workload, "inputs-6"): rounded[workload, "inputs"] for workload in "ab"})
     with ExitStack() as stack:
         started, cluster = start_all(checkpoint, work, stack)
         wait_for_quiet()

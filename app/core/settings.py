@@ -108,6 +108,8 @@ class Settings(BaseSettings):
     max_queued_jobs: int = Field(default=16, ge=0)  # waiting beyond those; more: 429
     training_threads: int = Field(default=1, ge=1)  # torch/BLAS threads of a worker
     training_niceness: int = Field(default=10, ge=0, le=19)  # predictions come first
+    # Linux: workers under SCHED_IDLE, training only on CPU time that serving leaves.
+    training_sched_idle: bool = True
     max_training_processes: int = Field(default=2, ge=1)  # ranks of one data-parallel job
     training_memory_bytes: int | None = Field(default=None, ge=1 << 26)  # a worker's heap
     training_data_workers: int = Field(default=0, ge=0, le=16)  # reading a series on disk

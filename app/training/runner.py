@@ -73,6 +73,8 @@ async def launch_worker(job: Job, jobs: JobStore, settings: Settings) -> WorkerP
               "--data-workers", str(settings.training_data_workers)]  # fmt: skip
     if settings.training_memory_bytes is not None:
         worker += ["--memory-bytes", str(settings.training_memory_bytes)]
+    if settings.training_sched_idle:
+        worker.append("--sched-idle")
     processes = job.spec.get("processes", 1)
     if processes == 1:
         command = ["-m", "app.training.worker", *worker, "--parent", str(os.getpid())]

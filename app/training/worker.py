@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--niceness", type=int, default=0)
     parser.add_argument("--memory-bytes", type=int, help="RLIMIT_DATA: the heap's bound")
     parser.add_argument("--data-workers", type=int, default=0, help="for a series on disk")
+    parser.add_argument("--sched-idle", action="store_true", help="Linux: SCHED_IDLE")
     args = parser.parse_args(argv)
     stop = StopFlags(args.parent)
     stop.install()
@@ -103,6 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     if stop.orphaned():  # the server died before the line above took effect
         return EXIT_STOPPED
     os.nice(args.niceness)
+    if args.sched_idle and hasattr(os, "SCHED_IDLE"):
+        # Below every niceness: the worker (its threads and processes too) gets only the CPU
+        # time the server leaves, so a job costs the requests' latency least; on a saturated
+        # host it waits.
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     _first_to_go_when_memory_runs_out()
     if args.memory_bytes is not None:
         # The heap, not the address space: a data set on disk is mapped, and a mapped file's

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -92,6 +93,10 @@ def test_cancel_running_and_queued_jobs_full_queue_and_predictions_keep_flowing(
         # When memory runs out, the kernel kills the worker first, never the server.
         assert Path(f"/proc/{worker}/oom_score_adj").read_text().strip() == "1000"
         assert Path(f"/proc/{trainer.process.pid}/oom_score_adj").read_text().strip() == "0"
+        # Training takes only the CPU time that serving leaves: SCHED_IDLE, niced as well.
+        assert os.sched_getscheduler(worker) == os.SCHED_IDLE
+        assert os.getpriority(os.PRIO_PROCESS, worker) == 10
+        assert os.sched_getscheduler(trainer.process.pid) == os.SCHED_OTHER
         environment = Path(f"/proc/{worker}/environ").read_bytes().split(b"\0")
         assert not [entry for entry in environment if entry.startswith(b"LSTM_SERVE_API_TOKEN")]
         queued = submit(client, SMALL_JOB)
