@@ -27,6 +27,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     LSTM_SERVE_DATA_DIR=/data \
     LSTM_SERVE_HOST=0.0.0.0 \
     LSTM_SERVE_PORT=8000
+# matplotlib's font cache (loss charts) in the container, never in the data volume.
+ENV MPLCONFIGDIR=/tmp/matplotlib
 USER 10001:10001
 WORKDIR /data
 VOLUME ["/data"]
