@@ -5,7 +5,8 @@ its parser and its body together (`serve`, `train`, `predict`, `forecast`, `expo
 Only `serve` imports the web stack (`app.main`, uvicorn), and only when it runs, so the offline
 commands never load FastAPI; `train` loads torch only when it trains.
 
-May import: app.main, app.api (serve: the connection guard), app.observability, app.core, model."""
+May import: app.main, app.api (serve: the connection guard), app.grpc (serve: the gRPC server),
+app.observability, app.core, model."""
 
 from __future__ import annotations
 

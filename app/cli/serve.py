@@ -16,6 +16,7 @@ import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -25,10 +26,14 @@ from app.core.settings import Settings
 from model.backends import BACKENDS
 from model.errors import ModelError
 
+if TYPE_CHECKING:
+    from app.grpc.server import GrpcServer
+
 _FLAGS = (
     "model",
     "host",
     "port",
+    "grpc_port",
     "workers",
     "data_dir",
     "backend",
@@ -50,6 +55,11 @@ def add_parser(commands: Subparsers) -> None:
     )
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    parser.add_argument(
+        "--grpc-port",
+        type=int,
+        help="also serve the Open Inference Protocol over gRPC on this port (default 0: off)",
+    )
     parser.add_argument(
         "--workers",
         type=int,
@@ -150,6 +160,7 @@ async def _serve(
         }
         server = uvicorn.Server(config)
         app.state.stopping = lambda: server.should_exit  # ends event streams on shutdown
+        grpc_server = await _start_grpc(app, settings)
         if on_ready is not None:
             on_ready()
         try:
@@ -159,8 +170,20 @@ async def _serve(
                 sock.listen(config.backlog)
                 await server.serve(sockets=[sock])
         finally:
+            if grpc_server is not None:  # its calls in flight finish before the lifespan closes
+                await grpc_server.stop(settings.shutdown_timeout_seconds)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+
+async def _start_grpc(app: Any, settings: Settings) -> GrpcServer | None:
+    """The gRPC server on the services the lifespan started, when grpc_port is set."""
+    if not settings.grpc_port:
+        return None
+    from app.grpc.server import start_grpc_server
+
+    state = app.state
+    return await start_grpc_server(settings, state.services, state.inference_keys, state.metrics)
 
 
 def _fail(message: str) -> int:

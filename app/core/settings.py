@@ -61,6 +61,8 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    # The Open Inference Protocol over gRPC on this port of `host`, beside HTTP; 0: off.
+    grpc_port: int = Field(default=0, ge=0, le=65535)
     # Backpressure on the connection: concurrent connections (more: 503), and how long a
     # client may take to send a request's headers, then each chunk of its body (slowloris).
     max_connections: int = Field(default=512, ge=1)

@@ -90,7 +90,7 @@ def _decode(
             f"input {name!r}: datatype {tensor.datatype!r} is not supported; "
             f"use one of {', '.join(DTYPES)}"
         )
-    _check_shape(name, shape, body_bytes)
+    check_shape(name, shape, body_bytes)
     count = math.prod(shape)  # Python ints: a huge shape cannot wrap around
     size = tensor.parameters.binary_data_size if tensor.parameters else None
     if size is None:
@@ -110,7 +110,7 @@ def _decode(
     return array, offset + size
 
 
-def _check_shape(name: str, shape: list[int], body_bytes: int) -> None:
+def check_shape(name: str, shape: list[int], body_bytes: int) -> None:
     """Every value takes a byte of the body at least (a JSON number, or binary data), so no
     tensor the body holds has a larger shape, even with its zero dimensions taken as one: a
     bound on every later count, and one numpy can reshape to (it cannot describe some empty
