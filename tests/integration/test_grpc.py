@@ -1,14 +1,17 @@
 """The Open Inference Protocol over gRPC against a real `lstm-serve serve --grpc-port`: the standard
 clients (tritonclient[grpc] in a process of its own, see tests/support/triton_grpc.py; KServe's
 InferenceGRPCClient; grpcio with the committed stubs) agree with /v1 within 1e-6; sequences,
-streaming, health, status codes, limits, inference keys, metrics and access lines."""
+streaming, health, status codes, limits, inference keys, metrics, access lines and shutdown."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import queue
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -254,3 +257,25 @@ def test_inference_keys_guard_infer(tmp_path: Path, checkpoint: Path) -> None:
             assert error.value.code() == code
         answer = infer(message, metadata=[("authorization", f"Bearer {KEY}")])
         assert answer.model_name == "lstm"
+
+
+def test_shutdown_lets_a_stream_in_flight_finish(tmp_path: Path, checkpoint: Path) -> None:
+    port = free_port()
+    args = ("--model", str(checkpoint), "--grpc-port", str(port))
+    requests: queue.Queue[Any] = queue.Queue()
+    with (
+        running_server(tmp_path / "var", *args, env=clean_env()) as server,
+        grpc.insecure_channel(f"127.0.0.1:{port}") as channel,
+    ):
+        stream = pb_grpc.GRPCInferenceServiceStub(channel).ModelStreamInfer(
+            iter(requests.get, None)  # None ends the stream
+        )
+        requests.put(request(BATCH, raw=True))
+        assert not next(stream).error_message
+        server.process.send_signal(signal.SIGTERM)
+        time.sleep(1.0)  # HTTP has drained; gRPC waits for its call in flight
+        assert server.process.poll() is None
+        requests.put(request(BATCH, raw=True))
+        assert next(stream).infer_response.model_name == "lstm"
+        requests.put(None)
+        assert server.process.wait(timeout=20) == 0
