@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 
-.PHONY: install serve test soak test-container lint format typecheck pytest docs screenshots pretrained bench bench-path bench-train bench-backends bench-commits study lock clean
+.PHONY: install serve test soak test-container lint format typecheck pytest docs screenshots pretrained bench bench-path bench-train bench-backends bench-grpc bench-commits study lock clean
 
 $(RUNTIME): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -79,6 +79,9 @@ bench-train: $(DEV)  ## training samples/s: torch, NumPy, DDP on 2 processes, a 
 
 bench-backends: $(DEV)  ## torch, NumPy and ONNX Runtime: raw forward, served workloads, start-up and memory (~4 min; writes bench/backends-results.md)
 	$(BIN)/python bench/backends.py
+
+bench-grpc: $(DEV)  ## gRPC vs HTTP /v2, single-sequence and session-step, beside KServe's gRPC server (~3 min; writes bench/grpc-results.md)
+	$(BIN)/python bench/grpc_bench.py
 
 bench-commits: $(DEV)  ## lstm-serve at several revisions in one run: make bench-commits REVS="A B"
 	$(BIN)/python bench/commits.py $(REVS)
