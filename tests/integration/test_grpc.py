@@ -27,6 +27,7 @@ from kserve.protocol.infer_type import RequestedOutput
 from app.protocol.v2.proto import grpc_predict_v2_pb2 as pb
 from app.protocol.v2.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from tests.support.bad_requests import LIMITS
+from tests.support.cost import peak_rss_mb
 from tests.support.servers import Server, clean_env, free_port, running_server
 
 pytestmark = pytest.mark.integration
@@ -279,3 +280,35 @@ def test_shutdown_lets_a_stream_in_flight_finish(tmp_path: Path, checkpoint: Pat
         assert next(stream).infer_response.model_name == "lstm"
         requests.put(None)
         assert server.process.wait(timeout=20) == 0
+
+
+def hostile_messages() -> dict[str, Any]:
+    """Messages under the body limit that claim much more than they hold."""
+
+    def inputs(shape: list[int], count: int = 1) -> list[dict[str, Any]]:
+        return [{"name": "inputs", "datatype": "FP32", "shape": shape}] * count
+
+    parameters = pb.ModelInferRequest(model_name="lstm", inputs=inputs([1, 1, 3]))
+    for index in range(3000):
+        parameters.parameters[f"p{index}"].bool_param = True
+    return {
+        "huge-shape": pb.ModelInferRequest(
+            model_name="lstm", inputs=inputs([2**62, 2**62, 3]), raw_input_contents=[b"\0" * 12]
+        ),
+        "many-dimensions": pb.ModelInferRequest(model_name="lstm", inputs=inputs([1] * 20_000)),
+        "many-inputs": pb.ModelInferRequest(model_name="lstm", inputs=inputs([1, 1, 3], 2500)),
+        "many-parameters": parameters,
+    }
+
+
+def test_hostile_messages_cost_bounded_time_and_memory(served: GrpcServer, stub: Any) -> None:
+    pid = served.server.process.pid
+    before = peak_rss_mb(pid)
+    for name, message in hostile_messages().items():
+        assert message.ByteSize() < LIMITS["max_body_bytes"], name
+        started = time.monotonic()
+        with pytest.raises(grpc.RpcError) as error:
+            stub.ModelInfer(message)
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT, name
+        assert time.monotonic() - started < 1.0, name
+    assert peak_rss_mb(pid) - before < 20
