@@ -41,6 +41,11 @@ def test_invalid_setting_fails_with_one_line(capsys: pytest.CaptureFixture[str])
     assert err.count("\n") == 1 and "port" in err
 
 
+def test_grpc_port_flag_parses() -> None:
+    assert build_parser().parse_args(["serve", "--grpc-port", "8001"]).grpc_port == 8001
+    assert build_parser().parse_args(["serve"]).grpc_port is None  # LSTM_SERVE_GRPC_PORT decides
+
+
 def test_management_token_flags_parse() -> None:
     args = build_parser().parse_args(["serve", "--api-token-file", "t", "--no-auth"])
     assert (args.api_token_file, args.no_auth, args.api_token) == (Path("t"), True, None)

@@ -9,6 +9,7 @@ import asyncio
 import json
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -28,7 +29,7 @@ from app.protocol.v2.proto import grpc_predict_v2_pb2 as pb
 from app.protocol.v2.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from tests.support.bad_requests import LIMITS
 from tests.support.cost import peak_rss_mb
-from tests.support.servers import Server, clean_env, free_port, running_server
+from tests.support.servers import Server, clean_env, free_port, run_serve, running_server
 
 pytestmark = pytest.mark.integration
 
@@ -312,3 +313,17 @@ def test_hostile_messages_cost_bounded_time_and_memory(served: GrpcServer, stub:
         assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT, name
         assert time.monotonic() - started < 1.0, name
     assert peak_rss_mb(pid) - before < 20
+
+
+def test_a_taken_grpc_port_stops_start_up_with_one_line(tmp_path: Path, checkpoint: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_serve(
+            "--model", str(checkpoint), "--data-dir", str(tmp_path / "var"),
+            "--grpc-port", str(port), env=clean_env(),
+        )  # fmt: skip
+    assert done.returncode == 1
+    last = done.stderr.splitlines()[-1]  # after the lifespan's log lines
+    assert last.startswith(f"lstm-serve: error: cannot listen for gRPC on 127.0.0.1:{port}")
