@@ -10,10 +10,7 @@ never a header or the body."""
 
 from __future__ import annotations
 
-import itertools
 import logging
-import re
-import secrets
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -23,14 +20,13 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.observability.logs import request_id_var
+from app.observability.logs import request_id, request_id_var
 from app.observability.metrics import Metrics
 
 REQUEST_ID_HEADER = "X-Request-ID"
 UNMATCHED = "unmatched"  # the route label of a path no route has: bounded cardinality
 # No answer was sent at all: cancelled at the shutdown timeout (nginx's "client closed").
 NO_ANSWER = 499
-_SANE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 _MAX_PATH = 256
 
 access_logger = logging.getLogger("app.access")
@@ -88,18 +84,8 @@ class AccessLog:
 def _request_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"x-request-id":
-            candidate: str = value.decode("latin-1")
-            if _SANE_ID.fullmatch(candidate):
-                return candidate
-            break
-    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
-
-
-# A new request id: 32 hex digits, a random prefix for this process then a counter. Unique
-# across processes and restarts as a uuid4 is (64 random bits), without a system call for
-# random bytes per request; an id names a request, it is no secret.
-_ID_PREFIX = secrets.token_hex(8)
-_ID_COUNTER = itertools.count()
+            return request_id(value.decode("latin-1"))
+    return request_id(None)
 
 
 def route_template(scope: Scope) -> str:

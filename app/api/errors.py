@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from app.core import errors
-from app.core.errors import Location, ServiceError
+from app.core.errors import Location, ServiceError, location_text
 from app.protocol.v1.schemas import ErrorBody, ErrorResponse
 from app.protocol.validation import first_error
 from model.errors import CheckpointError, InvalidInput
@@ -91,16 +91,10 @@ def error_response(
     if path == V2_PREFIX or path.startswith(f"{V2_PREFIX}/"):
         # The protocol's clients read a message alone, and its status for bad input is 400.
         status_code = 400 if status_code == 422 else status_code
-        where = f" (at {_path(location)})" if location else ""
+        where = f" (at {location_text(location)})" if location else ""
         return JSONResponse({"error": message + where}, status_code=status_code, headers=headers)
     body = ErrorResponse(error=ErrorBody(code=code, message=message, location=list(location)))
     return JSONResponse(body.model_dump(), status_code=status_code, headers=headers)
-
-
-def _path(location: Location) -> str:
-    """("inputs", 0, 2) -> "inputs[0][2]"."""
-    parts = (f"[{part}]" if isinstance(part, int) else f".{part}" for part in location)
-    return "".join(parts).removeprefix(".")
 
 
 def _describe(exc: Exception) -> tuple[Status, str, Location]:

@@ -9,6 +9,13 @@ from collections.abc import Sequence
 Location = Sequence[str | int]
 
 
+def location_text(location: Location) -> str:
+    """A location as the Open Inference Protocol's messages write it: ("inputs", 0, 2) ->
+    "inputs[0][2]"."""
+    parts = (f"[{part}]" if isinstance(part, int) else f".{part}" for part in location)
+    return "".join(parts).removeprefix(".")
+
+
 class ServiceError(Exception):
     """An error the service raises on purpose. `location` points into what the client sent,
     e.g. ("inputs", 3, 7)."""

@@ -9,7 +9,7 @@ from typing import NamedTuple
 import grpc
 
 from app.core import errors
-from app.core.errors import Location
+from app.core.errors import location_text
 from model.errors import CheckpointError, InvalidInput
 
 logger = logging.getLogger(__name__)
@@ -56,12 +56,6 @@ def status_of(exc: Exception) -> Status:
     if isinstance(exc, CheckpointError):
         return Status(CODES[kind], f"the model cannot be loaded: {exc.problem}")
     if isinstance(exc, errors.ServiceError | InvalidInput):
-        where = f" (at {_path(exc.location)})" if exc.location else ""
+        where = f" (at {location_text(exc.location)})" if exc.location else ""
         return Status(CODES[kind], exc.message + where)
     return Status(CODES[kind], str(exc))
-
-
-def _path(location: Location) -> str:
-    """("inputs", 0, 2) -> "inputs[0][2]", as /v2 writes it."""
-    parts = (f"[{part}]" if isinstance(part, int) else f".{part}" for part in location)
-    return "".join(parts).removeprefix(".")

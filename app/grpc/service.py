@@ -12,10 +12,7 @@ with a request id from the `x-request-id` metadata when sane, else a new one. In
 
 from __future__ import annotations
 
-import itertools
 import logging
-import re
-import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib.metadata import version
@@ -28,7 +25,7 @@ from app.core.errors import NotReady, UnknownModel, UnknownModelVersion
 from app.core.inference_keys import InferenceKeys, Owner
 from app.core.settings import Settings
 from app.grpc.errors import Status, status_of
-from app.observability.logs import request_id_var
+from app.observability.logs import request_id, request_id_var
 from app.observability.metrics import Metrics
 from app.protocol.v2 import grpc as wire
 from app.protocol.v2.lstm import (
@@ -46,15 +43,13 @@ from app.serving.services import Services
 
 SERVICE = "inference.GRPCInferenceService"
 EXTENSIONS = ["sequence"]
-_SANE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
-# Request ids: a random prefix for this process, then a counter (as app/api/access_log.py).
-_ID_PREFIX = f"g{secrets.token_hex(8)}"
-_ID_COUNTER = itertools.count()
 
 access_logger = logging.getLogger("app.access")
 Result = TypeVar("Result")
 
 
+# The generated base class is untyped (Any to mypy); it answers UNIMPLEMENTED for the RPCs not
+# defined here (RepositoryModelLoad, RepositoryModelUnload).
 class InferenceService(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc]
     def __init__(
         self, services: Services, keys: InferenceKeys, settings: Settings, metrics: Metrics
@@ -222,6 +217,6 @@ def _constant(answer: Result) -> Callable[[], Awaitable[Result]]:
 
 def _request_id(context: Any) -> str:
     for key, value in context.invocation_metadata() or ():
-        if key == "x-request-id" and isinstance(value, str) and _SANE_ID.fullmatch(value):
-            return value
-    return f"{_ID_PREFIX}{next(_ID_COUNTER):015x}"
+        if key == "x-request-id" and isinstance(value, str):
+            return request_id(value)
+    return request_id(None)

@@ -9,8 +9,11 @@ What is logged is chosen where it is logged: never a header, a token or a reques
 
 from __future__ import annotations
 
+import itertools
 import logging
 import logging.handlers
+import re
+import secrets
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -25,6 +28,23 @@ from app.core.settings import Settings
 # The id of the request being handled, for every record logged on its behalf (worker threads
 # that anyio starts for a request copy the context, so they see it too).
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+# A caller's request id is kept when sane (1-64 letters, digits, `.`, `_`, `:` or `-`), so it
+# cannot forge log lines or bloat them. A new one: 32 hex digits, a random prefix for this
+# process then a counter. Unique across processes and restarts as a uuid4 is (64 random bits),
+# without a system call for random bytes per request; an id names a request, it is no secret.
+_SANE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+_ID_PREFIX = secrets.token_hex(8)
+_ID_COUNTER = itertools.count()
+
+
+def request_id(sent: str | None) -> str:
+    """The id of a request (HTTP's X-Request-ID, gRPC's x-request-id metadata): `sent` when it
+    is sane, else a new one."""
+    if sent is not None and _SANE_ID.fullmatch(sent):
+        return sent
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
+
 
 # A LogRecord's own attributes; anything else on a record came as `extra=` and is a field.
 _RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
