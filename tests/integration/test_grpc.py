@@ -228,10 +228,11 @@ def test_health_service_serves(served: GrpcServer) -> None:
 def test_calls_are_counted_and_logged(served: GrpcServer, stub: Any) -> None:
     stub.ServerLive(pb.ServerLiveRequest(), metadata=[("x-request-id", "grpc-probe-1")])
     metrics = httpx.get(f"{served.server.url}/metrics").text
-    assert (
-        'route="grpc:/inference.GRPCInferenceService/ServerLive",status="0"' in metrics
-        or 'method="GRPC",route="grpc:/inference.GRPCInferenceService/ServerLive"' in metrics
+    series = (
+        'lstm_serve_requests_total{method="GRPC",'
+        'route="grpc:/inference.GRPCInferenceService/ServerLive",status="0"}'
     )
+    assert series in metrics
     lines = [json.loads(line) for line in served.server.log.read_text().splitlines()]
     probe = [line for line in lines if line.get("request_id") == "grpc-probe-1"]
     assert probe and probe[0]["route"] == "grpc:/inference.GRPCInferenceService/ServerLive"
