@@ -10,8 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from app.api.dependencies import InferenceDep, require_json
 from app.api.errors import responses
 from app.api.openapi import INLINE_PARSE_BYTES, inlined
-from app.protocol.v1.forecast import ForecastRequest, ForecastResponse
-from app.protocol.validation import validated_json
+from app.protocol.v1.forecast import ForecastRequest, ForecastResponse, read_forecast
 from app.serving import forecasting
 
 router = APIRouter(prefix="/v1", tags=["forecast"])
@@ -35,8 +34,9 @@ async def forecast(request: Request, call: InferenceDep) -> ForecastResponse:
     """Forecast the next `horizon` steps after `history`, feeding the model's predictions back,
     with split-conformal prediction intervals at `levels`."""
     body = await request.body()
+    limit = call.services.limits.max_sequence_steps
     if len(body) > INLINE_PARSE_BYTES:  # parsing it would hold up every other request
-        parsed = await anyio.to_thread.run_sync(validated_json, body, ForecastRequest)
+        parsed = await anyio.to_thread.run_sync(read_forecast, body, limit)
     else:
-        parsed = validated_json(body, ForecastRequest)
+        parsed = read_forecast(body, limit)
     return await forecasting.forecast(parsed, call.services, call.settings)

@@ -1,12 +1,21 @@
-"""The shapes of `POST /v1/forecast`."""
+"""`POST /v1/forecast`: its shapes, and its body read. A history of plain numbers goes from
+simdjson's parse straight into a numpy array: the standard parser would build a Python float
+per number while holding the interpreter, and so the event loop, for up to a second on a long
+history. Anything else (a non-number, ragged rows, a repeated key) is read by the standard
+parser and the schema, which locate the error."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, WithJsonSchema
+import numpy as np
+import simdjson
+from pydantic import BaseModel, Field, ValidationError, WithJsonSchema
 
-from app.protocol.v1.schemas import FAIL_FAST, ModelRef, StrictModel, Version
+from app.core.errors import LimitExceeded
+from app.protocol.v1.json_body import python_value
+from app.protocol.v1.schemas import FAIL_FAST, FLOAT32_MAX, ModelRef, StrictModel, Version
+from app.protocol.validation import first_error, validated_json
 
 DEFAULT_LEVELS = [80.0, 95.0]
 MAX_LEVELS = 8
@@ -51,3 +60,50 @@ class ForecastResponse(BaseModel):
         "calibration has enough residuals for"
     )
     note: str | None = Field(description="why intervals are missing or end before the horizon")
+
+
+def read_forecast(body: bytes, max_steps: int) -> ForecastRequest:
+    """The request, its history an array (T, F) or (T,) when it holds plain numbers; a history
+    over `max_steps` rows is LimitExceeded before any row is read."""
+    plain = _plain_history(body, max_steps)
+    if plain is None:
+        return validated_json(body, ForecastRequest)
+    fields, history = plain
+    try:
+        request = ForecastRequest.model_validate({**fields, "history": []})
+    except ValidationError as exc:  # the other fields: small, and located as the schema does
+        raise first_error(exc.errors(include_url=False)) from exc
+    return request.model_copy(update={"history": history})
+
+
+def _plain_history(body: bytes, max_steps: int) -> tuple[dict[str, Any], np.ndarray] | None:
+    try:
+        document = simdjson.Parser().parse(body)
+        if not isinstance(document, simdjson.Object):
+            return None
+        keys = list(document.keys())
+        history = document["history"] if "history" in keys else None
+        if len(set(keys)) != len(keys) or not isinstance(history, simdjson.Array):
+            return None
+        if len(history) > max_steps:
+            raise LimitExceeded(
+                f"the history has {len(history)} steps; at most {max_steps} per sequence",
+                ("history",),
+            )
+        rows: list[Any] = list(history)
+        numbers = np.frombuffer(history.as_buffer(of_type="d"), dtype=np.float64)
+        if not rows or not (np.abs(numbers) <= FLOAT32_MAX).all():
+            return None
+        if isinstance(rows[0], simdjson.Array):  # (T, F): every row F numbers
+            width = len(rows[0])
+            if width == 0 or any(len(row) != width for row in rows):
+                return None
+            shape: tuple[int, ...] = (len(rows), width)
+        else:
+            shape = (len(rows),)
+        if numbers.size != int(np.prod(shape)):  # a list among plain numbers
+            return None
+        fields = {key: python_value(document[key]) for key in keys if key != "history"}
+        return fields, numbers.reshape(shape)
+    except (ValueError, TypeError, KeyError, IndexError, RuntimeError):
+        return None

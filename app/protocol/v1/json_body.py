@@ -52,7 +52,7 @@ def _plain(document: Any) -> PredictInput:
     # A repeated key: the standard parser keeps the last value, simdjson the first.
     if "inputs" not in keys or not set(keys) <= _FIELDS or len(set(keys)) != len(keys):
         raise _NotPlain
-    given = {key: _python(document[key]) for key in keys if key not in ("inputs", "state")}
+    given = {key: python_value(document[key]) for key in keys if key not in ("inputs", "state")}
     try:
         options = PredictOptions.model_validate(given)
     except ValidationError as exc:
@@ -62,7 +62,7 @@ def _plain(document: Any) -> PredictInput:
     return PredictInput(options, inputs, lengths, _state(state))
 
 
-def _python(value: Any) -> Any:
+def python_value(value: Any) -> Any:
     """An option's value as Python objects (a container would be a proxy of the document)."""
     if isinstance(value, simdjson.Array):
         return value.as_list()
