@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from classic import INPUT_SIZE, STEPS
+from pyload import read_answer
 from servers import HERE, KSERVE_PYTHON, OURS, ROOT, Server, start, stop
 from workloads import write_checkpoint
 
@@ -132,13 +133,7 @@ async def _http_caller(target: Target, caller: str, until: float) -> list[float]
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         ).encode()
         writer.write(head + body)
-        status = await reader.readline()
-        length = 0
-        while (line := await reader.readline()) not in (b"\r\n", b""):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":")[1])
-        await reader.readexactly(length)
-        return b" 200 " in status
+        return await read_answer(reader)
 
     try:
         return await _timed(post, until)

@@ -11,6 +11,17 @@ import time
 from urllib.parse import urlsplit
 
 
+async def read_answer(reader: asyncio.StreamReader) -> bool:
+    """One HTTP/1.1 answer read whole (head, then Content-Length bytes): whether it was a 200."""
+    status = await reader.readline()
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    await reader.readexactly(length)
+    return b" 200 " in status
+
+
 async def _connection(url: str, body: bytes, content_type: str, until: float) -> list[float]:
     parts = urlsplit(url)
     reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
@@ -22,13 +33,8 @@ async def _connection(url: str, body: bytes, content_type: str, until: float) ->
     while time.monotonic() < until:
         start = time.monotonic()
         writer.write(head + body)
-        status = await reader.readline()
-        length = 0
-        while (line := await reader.readline()) not in (b"\r\n", b""):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":")[1])
-        await reader.readexactly(length)
-        latencies.append(time.monotonic() - start if b" 200 " in status else -1.0)
+        ok = await read_answer(reader)
+        latencies.append(time.monotonic() - start if ok else -1.0)
     writer.close()
     return latencies
 
