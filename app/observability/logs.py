@@ -106,6 +106,19 @@ class TextFormatter(logging.Formatter):
         return line if request_id is None else f"{line} [{request_id}]"
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is when a record is written (as logging's last-resort
+    handler does), not to the stream it was at start-up, which may be closed since."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 class BackgroundStderr(logging.handlers.QueueHandler):
     """Every record to stderr, written by a thread of its own: the thread that logs (the event
     loop, for the access line of every request) only queues the record, and never waits on the
@@ -116,7 +129,7 @@ class BackgroundStderr(logging.handlers.QueueHandler):
     def __init__(self) -> None:
         queue: SimpleQueue[logging.LogRecord] = SimpleQueue()
         super().__init__(queue)
-        self.writer = logging.StreamHandler(sys.stderr)
+        self.writer = _Stderr()
         self.listener = logging.handlers.QueueListener(queue, self.writer)
         self.listener.start()
         self.writing = True
