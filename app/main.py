@@ -14,10 +14,12 @@ from importlib.metadata import version
 
 import anyio.to_thread
 from fastapi import FastAPI
+from starlette.routing import BaseRoute
 
-from app.api.access_log import AccessLog
+from app.api.access_log import AccessLog, leaf_routes
 from app.api.body_limit import BodySizeLimit
 from app.api.errors import install_error_handlers
+from app.api.predict_lane import PredictLane
 from app.api.routes import (
     dashboard,
     datasets,
@@ -69,6 +71,11 @@ def create_app(
     app.state.clock = clock
     app.state.launcher = launcher
     app.state.stopping = lambda: False  # `lstm-serve serve` points it at uvicorn's flag
+    for module in (health, predict, forecast, models, sessions, train, datasets, operations, v2):
+        app.include_router(module.router)
+    app.include_router(dashboard.router)  # the pages at / and /ui, outside the API schema
+    # Middleware, innermost first: each one added wraps those before it.
+    app.add_middleware(PredictLane, route=_route(app, predict.PREDICT_PATH))
     uploads = {"/v1/datasets": settings.max_dataset_bytes}
     app.add_middleware(
         BodySizeLimit,
@@ -80,10 +87,12 @@ def create_app(
     app.state.metrics = Metrics(settings, lambda: getattr(app.state, "services", None))
     app.add_middleware(AccessLog, metrics=app.state.metrics)
     install_error_handlers(app)
-    for module in (health, predict, forecast, models, sessions, train, datasets, operations, v2):
-        app.include_router(module.router)
-    app.include_router(dashboard.router)  # the pages at / and /ui, outside the API schema
     return app
+
+
+def _route(app: FastAPI, path: str) -> BaseRoute:
+    (route,) = (route for route in leaf_routes(app.routes) if getattr(route, "path", None) == path)
+    return route
 
 
 @asynccontextmanager

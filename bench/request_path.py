@@ -95,6 +95,9 @@ def _median(results: list[Result]) -> Result:
     return Result(*(statistics.median(values) for values in zip(*rows, strict=True)))
 
 
+_NAMES = {SINGLE.key: "single", BULK.key: "bulk 256"}
+
+
 def markdown(medians: dict[tuple[str, str, str], Result], training: tuple[Result, Result]) -> str:
     lines = [
         f"`make bench-path`: medians of {RUNS} runs of {SECONDS} s, round by round; wrk, one "
@@ -107,7 +110,7 @@ def markdown(medians: dict[tuple[str, str, str], Result], training: tuple[Result
         sequences = SINGLE.sequences if workload == SINGLE.key else BULK.sequences
         naive = medians["naive FastAPI", workload, precision]
         lines.append(
-            f"| {label} | {'single' if workload == SINGLE.key else 'bulk 256'} | {precision} "
+            f"| {label} | {_NAMES[workload]} | {precision} "
             f"| {result.requests_per_s:,.0f} | {result.requests_per_s * sequences:,.0f} "
             f"| {result.p50_ms:.1f} | {result.p99_ms:.1f} "
             f"| {result.requests_per_s / naive.requests_per_s:.2f} |"
@@ -117,7 +120,9 @@ def markdown(medians: dict[tuple[str, str, str], Result], training: tuple[Result
         for workload in (SINGLE.key, BULK.key):
             on = medians["lstm-serve", workload, precision].requests_per_s
             off = medians["lstm-serve, observability off", workload, precision].requests_per_s
-            lines.append(f"- {workload}, {precision}: {on / off:.1%} of the throughput without")
+            lines.append(
+                f"- {_NAMES[workload]}, {precision}: {on / off:.1%} of the throughput without"
+            )
     before, during = training
     lines += [
         "",

@@ -78,7 +78,16 @@ class AccessLog:
             "client": client[0] if client else None,
             "request_id": request_id,
         }
-        access_logger.info("%s %s %d %.1f ms", method, path, status, seconds * 1000, extra=fields)
+        if access_logger.isEnabledFor(logging.INFO):
+            # Made here rather than by `info()`: the caller's file and line, which `info()` finds
+            # by walking the stack, say nothing of a request.
+            args = (method, path, status, seconds * 1000)
+            line = "%s %s %d %.1f ms"
+            access_logger.handle(
+                access_logger.makeRecord(
+                    access_logger.name, logging.INFO, "", 0, line, args, None, extra=fields
+                )
+            )
 
 
 def _request_id(scope: Scope) -> str:
@@ -93,7 +102,7 @@ def route_template(scope: Scope) -> str:
     before routing (413 by the body limit) is matched here, the way the router would."""
     route = scope.get("route")
     if route is None:
-        for candidate in _leaf_routes(getattr(scope.get("app"), "routes", ())):
+        for candidate in leaf_routes(getattr(scope.get("app"), "routes", ())):
             if candidate.matches(scope)[0] is not Match.NONE:
                 route = candidate
                 break
@@ -101,13 +110,13 @@ def route_template(scope: Scope) -> str:
     return path if isinstance(path, str) else UNMATCHED
 
 
-def _leaf_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+def leaf_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
     """The app's routes, with included routers opened (FastAPI keeps each included router as
     one route that holds the router's own routes, whose paths carry the prefix)."""
     for route in routes:
         inner = getattr(route, "original_router", None)
         if inner is not None:
-            yield from _leaf_routes(inner.routes)
+            yield from leaf_routes(inner.routes)
         else:
             yield route
 

@@ -1,6 +1,6 @@
 """What routes get injected, as `Annotated` aliases: the settings, the services that the
 lifespan builds, the metrics, the management token check. The only module that reads
-`app.state`; tests swap its dependencies through `app.dependency_overrides`."""
+`app.state` (app/api/predict_lane.py reads it through `inference_call_from`)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
+from starlette.datastructures import Headers, State
 
 from app.core.errors import NotReady, UnsupportedMediaType
 from app.core.inference_keys import InferenceKeys, Owner
@@ -99,13 +101,28 @@ async def inference_call(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_inference_bearer)],
 ) -> InferenceCall:
     """The request's owner (see `require_inference_key`), the services and the settings."""
-    state = request.app.state
+    return inference_call_from(
+        request.app.state, None if credentials is None else credentials.credentials
+    )
+
+
+def inference_call_from(state: State, bearer: str | None) -> InferenceCall:
+    """An inference call from the app's state and the request's bearer token (None: none sent)."""
     keys: InferenceKeys | None = getattr(state, "inference_keys", None)
     services: Services | None = getattr(state, "services", None)
     if keys is None or services is None:
         raise NotReady("the service is starting or stopping")
-    owner = keys.owner(None if credentials is None else credentials.credentials)
-    return InferenceCall(owner, services, state.settings)
+    return InferenceCall(keys.owner(bearer), services, state.settings)
+
+
+def bearer_token(headers: Headers) -> str | None:
+    """The token of an `Authorization: Bearer` header, else None: as `HTTPBearer` with
+    `auto_error=False` reads it, for code that answers without the framework."""
+    authorization = headers.get("authorization")
+    scheme, credentials = get_authorization_scheme_param(authorization)
+    if not (authorization and credentials) or scheme.lower() != "bearer":
+        return None
+    return credentials
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -97,12 +97,12 @@ def error_response(
     return JSONResponse(body.model_dump(), status_code=status_code, headers=headers)
 
 
-def _describe(exc: Exception) -> tuple[Status, str, Location]:
-    """(status, message, location) of any exception."""
+def describe(exc: Exception) -> tuple[Status, str, Location]:
+    """(status, message, location) of any exception; an unexpected one is logged."""
     if isinstance(exc, RequestValidationError):
         # One error per answer: the first found. Drop the framework's "body"/"path" prefix, so
         # locations point into what the client sent.
-        return _describe(first_error(exc.errors(), prefix=1))
+        return describe(first_error(exc.errors(), prefix=1))
     if isinstance(exc, errors.Overloaded):
         status = status_of(exc)
         headers = {"Retry-After": str(exc.retry_after)}
@@ -120,7 +120,7 @@ def _describe(exc: Exception) -> tuple[Status, str, Location]:
 
 
 async def _handle(request: Request, exc: Exception) -> JSONResponse:
-    status, message, location = _describe(exc)
+    status, message, location = describe(exc)
     return error_response(
         status.status_code,
         status.code,

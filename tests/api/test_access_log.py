@@ -4,15 +4,17 @@ line per request with the route template; nothing of a token or a body in the lo
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 
 import httpx
+import numpy as np
 import pytest
 from fastapi import FastAPI
 
 from app.api.access_log import REQUEST_ID_HEADER
-from tests.support.bad_requests import AUTH, JSON, TOKEN
+from tests.support.bad_requests import AUTH, JSON, STEP, TOKEN
 
 pytestmark = pytest.mark.anyio
 
@@ -94,6 +96,42 @@ async def test_one_access_line_per_request_with_its_fields(
     }
     assert 0 < record.duration_ms < 10_000  # type: ignore[attr-defined]
     assert record.getMessage().startswith(f"GET /v1/train/{job_id} 404 ")
+
+
+async def test_predictions_log_alike_whichever_path_answers_them(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A JSON body is answered by the predict lane, an .npy body by the framework's route, a
+    JSON body with a query string by the route too (422): one access line each, same fields."""
+    caplog.set_level(logging.INFO, logger="app.access")
+    npy = io.BytesIO()
+    np.save(npy, np.array([[STEP, STEP]], dtype=np.float32))
+    answers = [
+        await client.post("/v1/predict", json={"inputs": [[STEP]]}, headers=ID("lane")),
+        await client.post(
+            "/v1/predict",
+            content=npy.getvalue(),
+            headers={"content-type": "application/x-npy", **ID("route")},
+        ),
+        await client.post("/v1/predict?a=1", json={"inputs": [[STEP]]}, headers=ID("q")),
+        await client.post("/v1/predict", json={"inputs": "x"}, headers=ID("bad")),
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 422, 422]
+    assert [a.headers[REQUEST_ID_HEADER] for a in answers] == ["lane", "route", "q", "bad"]
+    lines = [
+        (r.method, r.route, r.path, r.status, r.request_id)  # type: ignore[attr-defined]
+        for r in access_records(caplog)
+    ]
+    assert lines == [
+        ("POST", "/v1/predict", "/v1/predict", 200, "lane"),
+        ("POST", "/v1/predict", "/v1/predict", 200, "route"),
+        ("POST", "/v1/predict", "/v1/predict", 422, "q"),
+        ("POST", "/v1/predict", "/v1/predict", 422, "bad"),
+    ]
+
+
+def ID(request_id: str) -> dict[str, str]:  # noqa: N802 (reads as a header)
+    return {REQUEST_ID_HEADER: request_id}
 
 
 async def test_a_path_with_control_characters_cannot_forge_a_log_line(

@@ -154,6 +154,31 @@ def test_writing_never_waits_on_the_stream(
     assert [line.split()[-1] for line in stream.getvalue().splitlines()] == ["0", "1", "2"]
 
 
+def test_lines_leave_a_batch_at_a_time_in_order(
+    monkeypatch: pytest.MonkeyPatch, restore_logging: None
+) -> None:
+    """Lines logged together leave in one write, in the order logged, and none is lost."""
+    writes: list[str] = []
+
+    class Counted(io.StringIO):
+        def write(self, text: str) -> int:
+            writes.append(text)
+            return super().write(text)
+
+    stream = Counted()
+    monkeypatch.setattr(sys, "stderr", stream)
+    logging.config.dictConfig(log_config(Settings(log_format="text")))
+    for n in range(500):
+        logging.getLogger("app.test").info("line %d", n)
+    deadline = time.monotonic() + 10
+    while stream.getvalue().count("\n") < 500 and time.monotonic() < deadline:
+        time.sleep(0.01)  # written by the writer thread on its own, without a flush
+    assert [line.split()[-1] for line in stream.getvalue().splitlines()] == [
+        str(n) for n in range(500)
+    ]
+    assert len(writes) < 50  # batches, not a write per line
+
+
 def test_operations_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings()
     assert (settings.log_format, settings.log_level) == ("auto", "info")
