@@ -15,7 +15,6 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,6 +23,7 @@ from app.observability.logs import request_id, request_id_var
 from app.observability.metrics import Metrics
 
 REQUEST_ID_HEADER = "X-Request-ID"
+_ID_KEY = REQUEST_ID_HEADER.lower().encode()  # ASGI's header names are lower case
 UNMATCHED = "unmatched"  # the route label of a path no route has: bounded cardinality
 # No answer was sent at all: cancelled at the shutdown timeout (nginx's "client closed").
 NO_ANSWER = 499
@@ -50,17 +50,17 @@ class AccessLog:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message).append(REQUEST_ID_HEADER, request_id)
+                message["headers"] = [*message.get("headers", ()), (_ID_KEY, request_id.encode())]
             await send(message)
 
-        self.metrics.in_flight.inc()
+        self.metrics.requests_in_flight += 1
         try:
             await self.app(scope, receive, send_with_id)
         except Exception as exc:
             if status != NO_ANSWER or not await _answer_error(scope, receive, send_with_id, exc):
                 raise
         finally:
-            self.metrics.in_flight.dec()
+            self.metrics.requests_in_flight -= 1
             self._record(scope, status, time.perf_counter() - started, request_id)
             request_id_var.reset(context)
 

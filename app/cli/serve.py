@@ -136,8 +136,9 @@ async def _serve(
 
     from app.api.connections import guarded_protocol
     from app.main import create_app, lifespan
-    from app.observability.logs import log_config
+    from app.observability.logs import log_config, skip_unused_record_fields
 
+    skip_unused_record_fields()
     app = create_app(settings)
     config = uvicorn.Config(
         app,

@@ -176,7 +176,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[mi
         started = time.perf_counter()
         request_id = _request_id(context)
         token = request_id_var.set(request_id)
-        self.metrics.in_flight.inc()
+        self.metrics.requests_in_flight += 1
         code = grpc.StatusCode.OK
         try:
             return await work()
@@ -185,7 +185,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[mi
             await context.abort(code, message)
             raise  # context.abort raises; never reached
         finally:
-            self.metrics.in_flight.dec()
+            self.metrics.requests_in_flight -= 1
             self._record(method, context, code, started, request_id)
             request_id_var.reset(token)
 

@@ -66,9 +66,13 @@ class Metrics:
         # The labelled series of each (route, method, status), looked up once: `labels()`
         # takes a lock and builds a key on every call.
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
-        self.in_flight = Gauge(
+        # Requests being handled now: counted by the event loop (HTTP and gRPC alike, both run
+        # there) as a plain int, which costs a request less than a gauge's locked update;
+        # read at scrape time.
+        self.requests_in_flight = 0
+        Gauge(
             "lstm_serve_requests_in_flight", "Requests being handled now", registry=registry
-        )
+        ).set_function(lambda: self.requests_in_flight)
         self.batch_sequences = Histogram(
             "lstm_serve_batch_sequences",
             "Sequences in one forward pass of the dynamic batcher",

@@ -4,8 +4,9 @@ one packed forward pass, in dedicated model threads, so the event loop never blo
 A call waits at most `max_delay_s` after it was queued for others to join it, and a group stops
 growing at `max_sequences` sequences or `max_steps` padded steps (sequences x longest one); under
 load the queue fills while the model runs, so groups form without any wait. Members are checked
-before they queue; should a merged call still fail, each member is re-run alone, so only the
-culprit gets the error. Closing stops taking calls and finishes every one already accepted."""
+before they queue; should a merged call still fail, or give a prediction that is not finite
+(inputs near float32's limits overflow inside the model), each member is re-run alone, so only
+the culprit gets the error. Closing stops taking calls and finishes every one already accepted."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from app.core.errors import NotReady, Overloaded
 from app.core.settings import Settings
 from app.registry.models import predictor_class
 from app.serving.batch import Batch, merge, split
+from app.serving.checked_input import check_finite
 from model.inference import Prediction, Predictor
 
 logger = logging.getLogger(__name__)
@@ -214,8 +216,7 @@ def _run(jobs: Sequence[_Job]) -> list[Outcome]:
         return [_alone(predictor, jobs[0].batch)]
     batches = [job.batch for job in jobs]
     try:
-        merged = merge(batches, predictor.config)
-        prediction = predictor.predict(merged.x, merged.lengths, merged.state, merged.return_steps)
+        prediction = _predict(predictor, merge(batches, predictor.config))
     except Exception:
         # Members were checked before they queued, but should one still break the merged
         # call, running each alone gives the error to that one only.
@@ -225,9 +226,17 @@ def _run(jobs: Sequence[_Job]) -> list[Outcome]:
 
 def _alone(predictor: Predictor, batch: Batch) -> Outcome:
     try:
-        return predictor.predict(batch.x, batch.lengths, batch.state, batch.return_steps)
+        return _predict(predictor, batch)
     except Exception as exc:
         return exc
+
+
+def _predict(predictor: Predictor, batch: Batch) -> Prediction:
+    """A prediction that is not finite is an error too: checked once for a merged call, here
+    in the model thread, rather than once per caller on the event loop."""
+    prediction = predictor.predict(batch.x, batch.lengths, batch.state, batch.return_steps)
+    check_finite(prediction)
+    return prediction
 
 
 def _deliver(jobs: Sequence[_Job], outcomes: Sequence[Outcome]) -> None:

@@ -13,7 +13,6 @@ from app.protocol.v1.forecast import ForecastRequest, ForecastResponse, Interval
 from app.protocol.v1.schemas import ModelRef
 from app.registry.models import LoadedModel
 from app.serving.batch import Batch
-from app.serving.checked_input import check_finite
 from app.serving.pipeline import model_for
 from app.serving.services import Services
 from model.conformal import checkpoint_intervals, level_key
@@ -85,7 +84,6 @@ async def _roll(
             lengths = np.full(len(windows), task.window, dtype=np.int64)
             batch = Batch(windows.astype(np.float32), lengths, None, False)
             prediction = await services.batcher.predict(model.predictor, batch)
-            check_finite(prediction)
             windows = run.send(prediction.predictions)
     except StopIteration as done:
         path: FloatArray = done.value[0]

@@ -13,7 +13,7 @@ from app.protocol.request import PredictInput, SessionStep
 from app.protocol.v1.schemas import SessionInfo
 from app.registry.models import LoadedModel, ModelRegistry
 from app.serving.batcher import Batcher
-from app.serving.checked_input import check_finite, check_limits, make_batch, state_to_arrays
+from app.serving.checked_input import check_limits, make_batch, state_to_arrays
 from app.serving.services import Services
 from app.serving.sessions import Kept
 from model.errors import InvalidInput
@@ -133,8 +133,7 @@ async def _run(
     batcher: Batcher, model: LoadedModel, parsed: PredictInput, state: State | None
 ) -> Prediction:
     """Shapes are checked before the call queues; what only the model can find (inputs beyond
-    its scaling) fails this request alone (app/serving/batcher.py)."""
+    its scaling, an output that is not finite) fails this request alone
+    (app/serving/batcher.py)."""
     batch = make_batch(parsed, model.predictor.config, state, parsed.options.return_sequence)
-    prediction = await batcher.predict(model.predictor, batch)
-    check_finite(prediction)
-    return prediction
+    return await batcher.predict(model.predictor, batch)
