@@ -40,18 +40,19 @@ def groups_of(server: int) -> set[int]:
     return {server} | {group for _, parent, group, _ in _processes() if parent == server}
 
 
-def _groups_seconds(groups: Collection[int]) -> float:
+def cpu_seconds(groups: Collection[int]) -> float:
+    """CPU time (user and system) used so far by the live processes of these groups."""
     return sum(ticks for _, _, group, ticks in _processes() if group in groups) / TICKS
 
 
 def others_share(groups: Collection[int], run: Callable[[], T]) -> tuple[T, float]:
     """`run()` and the share of all cores that other processes used meanwhile: all but the
     server's process groups and our children (the load generator)."""
-    start, busy, server = time.monotonic(), _busy_seconds(), _groups_seconds(groups)
+    start, busy, server = time.monotonic(), _busy_seconds(), cpu_seconds(groups)
     children = sum(os.times()[2:4])
     result = run()
     elapsed = time.monotonic() - start
-    ours = _groups_seconds(groups) - server + sum(os.times()[2:4]) - children
+    ours = cpu_seconds(groups) - server + sum(os.times()[2:4]) - children
     return result, max(0.0, (_busy_seconds() - busy - ours) / (elapsed * CORES))
 
 

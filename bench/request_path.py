@@ -11,13 +11,13 @@ import os
 import statistics
 import sys
 import tempfile
-from dataclasses import astuple
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 import servers
 from load import Load, Result, measure
 from prerequisites import ensure_wrk, wait_for_quiet
-from quiet import groups_of, undisturbed
+from quiet import cpu_seconds, groups_of, undisturbed
 from training import TrainingJob
 from workloads import BULK, JSON, PRECISIONS, SINGLE, write_bodies, write_checkpoint
 
@@ -49,7 +49,7 @@ def main() -> None:
     checkpoint = write_checkpoint(work)
     bodies = {precision: write_bodies(work, precision) for precision in PRECISIONS}
     started = start(checkpoint, work)
-    results: dict[tuple[str, str, str], list[Result]] = {}
+    results: dict[tuple[str, str, str], list[Taken]] = {}
     try:
         wait_for_quiet()
         for run in range(RUNS):
@@ -59,8 +59,9 @@ def main() -> None:
                         body = bodies[precision][workload.key, "inputs"]
                         load = Load(started[key].url + path, body, JSON, workload.connections)
                         name = f"run {run + 1}/{RUNS} {label} {workload.key} {precision}"
-                        result, _ = undisturbed(groups_of(started[key].process.pid),
-                                                lambda load=load: _taken(load), name)  # fmt: skip
+                        groups = groups_of(started[key].process.pid)
+                        result, _ = undisturbed(groups, lambda load=load, groups=groups:
+                                                _taken(load, groups), name)  # fmt: skip
                         print(f"{name}: {result}", file=sys.stderr)
                         results.setdefault((label, workload.key, precision), []).append(result)
         training = _with_training(started["ours"], bodies["full precision"][SINGLE.key, "inputs"])
@@ -72,39 +73,55 @@ def main() -> None:
     (HERE / "request-path-results.md").write_text(text)
 
 
-def _with_training(server: servers.Server, body: Path) -> tuple[Result, Result]:
+def _with_training(server: servers.Server, body: Path) -> tuple[Taken, Taken]:
     """Single sequences at full precision, RUNS times just before a training job starts on the
     same server and RUNS times while it trains (the pair minutes apart at most)."""
     load = Load(server.url + "/v1/predict", body, JSON, SINGLE.connections)
     groups = groups_of(server.process.pid)
-    before = [undisturbed(groups, lambda: _taken(load), "before training")[0] for _ in range(RUNS)]
+    before = [undisturbed(groups, lambda: _taken(load, groups), "before training")[0]
+              for _ in range(RUNS)]  # fmt: skip
     with TrainingJob(server.url, servers.TOKEN) as job:
-        during = [undisturbed(groups_of(server.process.pid), lambda: _taken(load),
-                              "while training")[0] for _ in range(RUNS)]  # fmt: skip
+        # The worker's process group counts as the server's: its CPU is not a disturbance.
+        busy = groups_of(server.process.pid)
+        during = [undisturbed(busy, lambda: _taken(load, groups), "while training")[0]
+                  for _ in range(RUNS)]  # fmt: skip
         job.check_still_running()
     return _median(before), _median(during)
 
 
-def _taken(load: Load) -> Result:
+@dataclass(frozen=True)
+class Taken(Result):
+    """A run, and the server's CPU time (all its threads) per request answered: what a request
+    costs, less swayed than req/s by how the event loop, the model thread and the log writer
+    happened to interleave."""
+
+    cpu_us: float
+
+
+def _taken(load: Load, groups: set[int]) -> Taken:
     measure(load, 1)  # warm-up
-    return measure(load, SECONDS)
+    before = cpu_seconds(groups)
+    result = measure(load, SECONDS)
+    used = cpu_seconds(groups) - before
+    return Taken(*astuple(result), cpu_us=used / (result.requests_per_s * SECONDS) * 1e6)
 
 
-def _median(results: list[Result]) -> Result:
+def _median(results: list[Taken]) -> Taken:
     rows = [astuple(result) for result in results]
-    return Result(*(statistics.median(values) for values in zip(*rows, strict=True)))
+    return Taken(*(statistics.median(values) for values in zip(*rows, strict=True)))
 
 
 _NAMES = {SINGLE.key: "single", BULK.key: "bulk 256"}
 
 
-def markdown(medians: dict[tuple[str, str, str], Result], training: tuple[Result, Result]) -> str:
+def markdown(medians: dict[tuple[str, str, str], Taken], training: tuple[Taken, Taken]) -> str:
     lines = [
         f"`make bench-path`: medians of {RUNS} runs of {SECONDS} s, round by round; wrk, one "
         "thread; the classic model (input 10, hidden 20, 2 layers, 10 steps).",
         "",
-        "| server | workload | body | req/s | seq/s | p50 ms | p99 ms | vs naive |",
-        "|---|---|---|---:|---:|---:|---:|---:|",
+        "| server | workload | body | req/s | seq/s | p50 ms | p99 ms | server CPU µs/req "
+        "| vs naive |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for (label, workload, precision), result in medians.items():
         sequences = SINGLE.sequences if workload == SINGLE.key else BULK.sequences
@@ -112,16 +129,18 @@ def markdown(medians: dict[tuple[str, str, str], Result], training: tuple[Result
         lines.append(
             f"| {label} | {_NAMES[workload]} | {precision} "
             f"| {result.requests_per_s:,.0f} | {result.requests_per_s * sequences:,.0f} "
-            f"| {result.p50_ms:.1f} | {result.p99_ms:.1f} "
+            f"| {result.p50_ms:.1f} | {result.p99_ms:.1f} | {result.cpu_us:,.0f} "
             f"| {result.requests_per_s / naive.requests_per_s:.2f} |"
         )
     lines += ["", "Observability (access log, request id, request metrics) on against off:"]
     for precision in PRECISIONS:
         for workload in (SINGLE.key, BULK.key):
-            on = medians["lstm-serve", workload, precision].requests_per_s
-            off = medians["lstm-serve, observability off", workload, precision].requests_per_s
+            on = medians["lstm-serve", workload, precision]
+            off = medians["lstm-serve, observability off", workload, precision]
             lines.append(
-                f"- {_NAMES[workload]}, {precision}: {on / off:.1%} of the throughput without"
+                f"- {_NAMES[workload]}, {precision}: {on.requests_per_s / off.requests_per_s:.1%} "
+                f"of the throughput without; {on.cpu_us - off.cpu_us:+,.0f} µs of server CPU per "
+                f"request ({on.cpu_us / off.cpu_us - 1:+.1%})"
             )
     before, during = training
     lines += [
