@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 
-.PHONY: install serve test soak test-container lint format typecheck pytest docs screenshots pretrained bench bench-path bench-train bench-backends bench-grpc bench-commits study lock clean
+.PHONY: install serve test test-slow soak test-container lint format typecheck pytest docs screenshots pretrained bench bench-path bench-train bench-backends bench-grpc bench-commits study lock clean
 
 $(RUNTIME): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,7 @@ install: $(DEV)
 serve: $(RUNTIME)  ## start the service on 127.0.0.1:8000 (the shipped sunspot model on a new data dir)
 	$(BIN)/lstm-serve serve
 
-test: lint typecheck docs pytest  ## everything CI runs
+test: lint typecheck docs pytest  ## the checks and every test but the slow ones (under 10 minutes)
 
 lint: $(DEV)
 	$(BIN)/ruff check .
@@ -42,7 +42,11 @@ typecheck: $(DEV)
 
 pytest: $(DEV)
 	bash scripts/system-packages.sh
-	$(BIN)/pytest
+	$(BIN)/pytest -m 'not container and not soak and not slow'
+
+test-slow: $(DEV)  ## the tests over ~8 s each (marker slow: crashes, restarts, process groups, scale-out, the study's quick grid; ~5 min); CI runs it after `make test`
+	bash scripts/system-packages.sh
+	$(BIN)/pytest -m slow
 
 docs: $(DEV)  ## build the documentation site into site/ (any warning or broken link fails)
 	$(BIN)/mkdocs build --strict

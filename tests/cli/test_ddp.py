@@ -17,6 +17,8 @@ from model.checkpoint import load_checkpoint
 from tests.support.processes import children
 from tests.support.servers import LSTM_SERVE
 
+pytestmark = pytest.mark.slow
+
 # A last, short batch (162 training rows, batches of 16) shares rows unevenly between the ranks;
 # no dropout (each rank draws its own masks) and a TBPTT window exercise the rest.
 COMMON = ["--epochs", "4", "--batch-size", "16", "--hidden-size", "8", "--num-layers", "2",

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from experiments.truncation.study import CELLS, study, write
+
+pytestmark = pytest.mark.slow
 
 
 def test_the_quick_grid_shows_what_the_full_study_found(tmp_path: Path) -> None:

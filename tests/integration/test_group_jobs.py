@@ -19,7 +19,7 @@ from tests.support.jobs import SINE, is_training, submit, wait_for
 from tests.support.processes import alive, children, command_line, wait_until_gone
 from tests.support.servers import clean_env, running_server
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 JOB: dict[str, Any] = {
     "data": {"series": SINE, "window": 8},

@@ -134,6 +134,7 @@ def _load(server: Server, worker: int, stop: threading.Event, outcomes: list[Out
             outcomes.append(Outcome(rid, response.status_code, None, time.monotonic()))
 
 
+@pytest.mark.slow
 def test_sigterm_under_load_loses_no_accepted_request(tmp_path: Path, checkpoint: Path) -> None:
     data_dir = tmp_path / "var"
     env = clean_env(

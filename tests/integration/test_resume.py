@@ -17,7 +17,7 @@ from tests.support.jobs import SINE, submit, wait_for
 from tests.support.processes import children, wait_until_gone
 from tests.support.servers import clean_env, running_server
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 # Long enough to be killed in the middle (tiny batches), with no early stop to cut it short.
 JOB: dict[str, Any] = {

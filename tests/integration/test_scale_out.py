@@ -36,7 +36,7 @@ from tests.support.redis_server import running_redis
 from tests.support.reference import expected
 from tests.support.servers import LSTM_SERVE, Server, clean_env, free_port, wait_until_ready
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 RNG = np.random.default_rng(11)
 WHOLE = [RNG.normal(size=(20, 3)).tolist(), RNG.normal(size=(20, 3)).tolist()]

@@ -20,7 +20,7 @@ from tests.support.cost import cost_of
 from tests.support.jobs import submit, wait_for
 from tests.support.servers import Server, clean_env, running_server
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 MIB = 1 << 20
 MEMORY_LIMIT = 512 * MIB  # torch alone takes about 300 MiB of it

@@ -138,6 +138,7 @@ def predict_concurrently(
     return statuses
 
 
+@pytest.mark.slow
 def test_kill_9_during_a_job_then_restart(tmp_path: Path, checkpoint: Path) -> None:
     """Finished versions and jobs survive with their files; the running job is interrupted with
     its last progress (and, resume off here, stays so); the queued one runs; the active version
