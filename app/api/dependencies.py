@@ -157,9 +157,9 @@ JobsDep = Annotated[JobRunner, Depends(get_jobs)]
 DatasetsDep = Annotated[DatasetStore, Depends(get_datasets)]
 
 
-def body_media_type(request: Request) -> str:
+def body_media_type(headers: Headers) -> str:
     """The declared type of the body, lower case, without parameters; "" when undeclared."""
-    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return headers.get("content-type", "").split(";")[0].strip().lower()
 
 
 def is_json(media_type: str) -> bool:
@@ -171,7 +171,7 @@ def is_json(media_type: str) -> bool:
 
 async def require_json(request: Request) -> None:
     """415 unless the body is declared JSON."""
-    media_type = body_media_type(request)
+    media_type = body_media_type(request.headers)
     if not is_json(media_type):
         raise UnsupportedMediaType(
             f"send the body as application/json, not {media_type or 'no content type'}"

@@ -97,12 +97,12 @@ def error_response(
     return JSONResponse(body.model_dump(), status_code=status_code, headers=headers)
 
 
-def describe(exc: Exception) -> tuple[Status, str, Location]:
+def _describe(exc: Exception) -> tuple[Status, str, Location]:
     """(status, message, location) of any exception; an unexpected one is logged."""
     if isinstance(exc, RequestValidationError):
         # One error per answer: the first found. Drop the framework's "body"/"path" prefix, so
         # locations point into what the client sent.
-        return describe(first_error(exc.errors(), prefix=1))
+        return _describe(first_error(exc.errors(), prefix=1))
     if isinstance(exc, errors.Overloaded):
         status = status_of(exc)
         headers = {"Retry-After": str(exc.retry_after)}
@@ -119,16 +119,16 @@ def describe(exc: Exception) -> tuple[Status, str, Location]:
     return _INTERNAL, "internal error; see the server log", ()
 
 
-async def _handle(request: Request, exc: Exception) -> JSONResponse:
-    status, message, location = describe(exc)
+def error_answer(exc: Exception, path: str) -> JSONResponse:
+    """The answer to any exception met on `path` (the handlers', and the predict lane's)."""
+    status, message, location = _describe(exc)
     return error_response(
-        status.status_code,
-        status.code,
-        message,
-        location,
-        status.headers,
-        path=request.url.path,
+        status.status_code, status.code, message, location, status.headers, path=path
     )
+
+
+async def _handle(request: Request, exc: Exception) -> JSONResponse:
+    return error_answer(exc, request.url.path)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -15,8 +15,14 @@ from starlette.datastructures import Headers
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.api.dependencies import InferenceCall, bearer_token, inference_call_from, is_json
-from app.api.errors import describe, error_response
+from app.api.dependencies import (
+    InferenceCall,
+    bearer_token,
+    body_media_type,
+    inference_call_from,
+    is_json,
+)
+from app.api.errors import error_answer
 from app.api.routes.predict import PREDICT_PATH, answer_prediction, parse_json
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
@@ -42,7 +48,7 @@ class PredictLane:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        if not is_json(headers.get("content-type", "").split(";")[0].strip().lower()):
+        if not is_json(body_media_type(headers)):
             await self.app(scope, receive, send)
             return
         scope["route"] = self.route
@@ -52,16 +58,7 @@ class PredictLane:
         except _Disconnected:
             return
         except Exception as exc:
-            status, message, location = describe(exc)
-            response = error_response(
-                status.status_code,
-                status.code,
-                message,
-                location,
-                status.headers,
-                path=PREDICT_PATH,
-            )
-            await response(scope, receive, send)
+            await error_answer(exc, PREDICT_PATH)(scope, receive, send)
             return
         length = str(len(answer)).encode("ascii")
         await send(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 from pydantic import BaseModel, ValidationError
 
@@ -40,6 +40,36 @@ def validated_json(body: bytes, schema: type[Model]) -> Model:
     except (ValueError, RecursionError) as exc:  # not UTF-8, nested too deep
         raise InvalidJson("There was an error parsing the body") from exc
     try:
-        return schema.model_validate(data)
+        return schema.model_validate(_one_unknown_key(data, schema))
     except ValidationError as exc:
         raise first_error(exc.errors(include_url=False)) from exc
+
+
+def _one_unknown_key(data: Any, schema: type[BaseModel]) -> Any:
+    """`data` with each object whose model forbids unknown keys cut to its known keys and the
+    first unknown one, nested models too. pydantic reports a model's field errors, then one error
+    per unknown key in order, and only the first error is answered: the answer is the same, but
+    100,000 unknown keys no longer cost half a second of errors made while holding the
+    interpreter (and with it the event loop)."""
+    if not isinstance(data, dict):
+        return data
+    fields = schema.model_fields
+    forbids = schema.model_config.get("extra") == "forbid"
+    kept: dict[str, Any] = {}
+    unknown_kept = False
+    for key, value in data.items():
+        if key in fields:
+            nested = _model_in(fields[key].annotation)
+            kept[key] = value if nested is None else _one_unknown_key(value, nested)
+        elif not (forbids and unknown_kept):
+            kept[key] = value  # the first unknown key: its error is the one answered
+            unknown_kept = forbids
+    return kept
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model a field holds directly or as an optional (`State | None`), else None."""
+    for candidate in (annotation, *get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None

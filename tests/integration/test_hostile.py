@@ -4,6 +4,7 @@ and the data directory is for the service's user alone."""
 
 from __future__ import annotations
 
+import gzip
 import socket
 import stat
 import time
@@ -70,6 +71,62 @@ def test_a_long_run_of_booleans_among_the_numbers_costs_one_error(guarded: Serve
     cost = cost_of(guarded, lambda c: c.post("/v1/predict", content=body, headers=headers))
     assert cost.response.status_code == 422
     assert cost.response.json()["error"]["location"] == ["inputs", 0, 0, 0]
+    assert_cheap(cost)
+
+
+STEP = b"[0.12345678901234567,0.2,0.3]"
+# About 3 MB each, at the default body limit (8 MB): what the predict lane reads and parses.
+HOSTILE_PREDICT_BODIES = {
+    # simdjson's depth limit, then the standard parser's: no recursion into a million levels
+    "nested a million deep": (b'{"inputs": ' + b"[" * 1_500_000 + b"]" * 1_500_000 + b"}", 400),
+    # the fast path reads it all, then the last step's width sends it to the schema, which
+    # stops at the first error
+    "ragged at its last step": (
+        b'{"inputs": ['
+        + b",".join([b"[" + b",".join([STEP] * 399) + b"]"] * 250)[:-1]
+        + b",[0.1]]]}",
+        422,
+    ),
+    "a 3 MB option": (
+        b'{"inputs": [[' + STEP + b']], "session_id": "' + b"x" * 3_000_000 + b'"}',
+        422,
+    ),
+    "100,000 unknown fields": (
+        b'{"inputs": [['
+        + STEP
+        + b"]], "
+        + b",".join(b'"k%d": 1' % n for n in range(100_000))
+        + b"}",
+        422,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE_PREDICT_BODIES)
+def test_hostile_predict_bodies_cost_one_error(guarded: Server, name: str) -> None:
+    body, status = HOSTILE_PREDICT_BODIES[name]
+    headers = {"content-type": "application/json"}
+    cost = cost_of(guarded, lambda c: c.post("/v1/predict", content=body, headers=headers))
+    assert cost.response.status_code == status, cost.response.text
+    assert "error" in cost.response.json()
+    if name == "ragged at its last step":
+        # Checking the width of 100,000 steps walks them in Python, off the event loop but
+        # holding the interpreter in 5 ms slices: probes wait up to ~0.15 s (measured 0.11-0.13).
+        assert cost.seconds < 1.0 and cost.peak_growth_mb < 100, cost
+        assert cost.slowest_probe_s < 0.3, cost
+    else:
+        assert_cheap(cost)
+
+
+def test_a_compressed_json_body_is_not_unpacked(guarded: Server) -> None:
+    """JSON bodies are never decompressed: a 7 KB gzip of 3 MB of numbers is a 400, read as the
+    7 KB it is."""
+    packed = gzip.compress(b'{"inputs": [[' + b",".join([STEP] * 100_000) + b"]]}")
+    assert len(packed) < 8 * 1024
+    headers = {"content-type": "application/json", "content-encoding": "gzip"}
+    cost = cost_of(guarded, lambda c: c.post("/v1/predict", content=packed, headers=headers))
+    assert cost.response.status_code == 400, cost.response.text
+    assert cost.response.json()["error"]["code"] == "invalid_json"
     assert_cheap(cost)
 
 

@@ -10,7 +10,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse
 
-from app.api.dependencies import DatasetsDep, ManagementAuth, SettingsDep
+from app.api.dependencies import DatasetsDep, ManagementAuth, SettingsDep, body_media_type
 from app.api.errors import responses
 from app.core.errors import UnknownDataset, UnsupportedMediaType
 from app.protocol.v1.schemas import JOB_ID_PATTERN, DatasetInfo, DatasetList
@@ -67,7 +67,7 @@ async def upload_dataset(
 ) -> JSONResponse:
     """Upload a data set (.npz, CSV or .npy); it is validated before it is stored, within the
     quota."""
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    media_type = body_media_type(request.headers)
     kind = _FORMATS.get(media_type)
     if kind is None:
         raise UnsupportedMediaType(

@@ -57,7 +57,7 @@ async def parse_json(body: bytes) -> PredictInput:
 
 
 async def _read(request: Request, settings: Settings) -> PredictInput:
-    media_type = body_media_type(request)
+    media_type = body_media_type(request.headers)
     if is_json(media_type):
         if request.query_params:
             name = next(iter(request.query_params))
